@@ -1,0 +1,254 @@
+"""The edge goods shop: ``create_app`` builds the Flask application."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request, url_for
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from shop.config import Defaults
+from shop.db import configure_engine
+from shop.extensions import compress, csrf, db, htmx, limiter, migrate
+from shop.sessions import ServerSessionInterface
+from shop.web import format_money, render_page
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, error pages, commands."""
+    test_config = dict(test_config or {})
+    instance_path = test_config.pop("INSTANCE_PATH", None) or os.environ.get("SHOP_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    if instance_path is None:
+        # Run from a checkout (also when installed in editable mode): instance/ beside shop/.
+        app.instance_path = str(PROJECT_ROOT / "instance")
+    register_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errors(app)
+    register_headers(app)
+    register_templates(app)
+    from shop.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def register_config(app: Flask, test_config: dict[str, Any]) -> None:
+    """Defaults, then instance/config.py, then SHOP_* variables, then the tests' overrides."""
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("SHOP")
+    app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_LIFETIME_DAYS"])
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SECURE_COOKIES"])
+    app.config["PREFERRED_URL_SCHEME"] = "https" if app.config["SECURE_COOKIES"] else "http"
+    if app.config["PROXY_COUNT"]:
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def load_or_create_secret_key(instance: Path) -> str:
+    """Read instance/secret_key, creating it (mode 0600) with a random key the first time.
+
+    Several gunicorn workers may start at once: the key is written to a private temporary
+    file and linked into place, so exactly one key wins and nobody reads a half-written one.
+    """
+    path = instance / "secret_key"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty; delete it to have a new key generated")
+    return key
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extensions and set up the engine and the session store."""
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        transactional_ddl=True,
+    )
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    compress.init_app(app)
+    # login_manager is bound by the accounts package when sign-in exists.
+    with app.app_context():
+        configure_engine(db.engine)
+    app.session_interface = ServerSessionInterface()
+    # Import the models so that migrations and tests see every table.
+    import shop.catalog.models  # noqa: F401
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach each domain's views."""
+    from shop.catalog.views import bp as catalog_bp
+
+    app.register_blueprint(catalog_bp)
+
+
+# ---------------------------------------------------------------- errors
+
+ERROR_TEXT = {
+    400: ("Bad request", "The request could not be understood. Check the address or the form."),
+    403: ("Forbidden", "You are not allowed to do that."),
+    404: ("Page not found", "There is no page at this address. The offers are a good start."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    413: ("Request too large", "What was sent is larger than the shop accepts."),
+    414: ("Address too long", "The address is longer than the shop accepts."),
+    429: ("Too many requests", "Please wait a moment and try again."),
+    500: ("Something went wrong", "The shop could not answer. Please try again in a moment."),
+}
+
+
+def register_errors(app: Flask) -> None:
+    """Styled error pages; an htmx request gets the message as a fragment."""
+
+    def render_error(code: int, detail: str | None = None) -> Response:
+        title, message = ERROR_TEXT.get(code, ("Error", "The request could not be completed."))
+        context = {"code": code, "title": title, "message": detail or message}
+        if htmx and not htmx.boosted:
+            body = render_block("errors/error.html", "error", fragment=True, **context)
+            response = Response(body, code)
+            # Let htmx swap the message in place of the fragment that was asked for.
+            response.headers["HX-Retarget"] = "#status"
+            response.headers["HX-Reswap"] = "innerHTML"
+            response.vary.add("HX-Request")
+            return response
+        return render_page("errors/error.html", ["error"], status=code, **context)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> Response:
+        code = error.code or 500
+        detail = None
+        if isinstance(error, CSRFError):
+            detail = (
+                "Your form expired or was sent from another site. Reload the page and try again."
+            )
+        response = render_error(code, detail)
+        for name, value in error.get_headers():
+            if name.lower() not in {"content-type", "content-length"}:
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(InternalServerError)
+    def handle_server_error(error: InternalServerError) -> Response:
+        return render_error(500)
+
+    @app.before_request
+    def refuse_long_query() -> None:
+        if len(request.query_string) > app.config["MAX_QUERY_LENGTH"]:
+            raise RequestURITooLarge()
+
+
+# ---------------------------------------------------------------- headers
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'self'; object-src 'none'"
+)
+YEAR = 365 * 24 * 3600
+
+
+def register_headers(app: Flask) -> None:
+    """Security headers on every answer; content-hashed static URLs cached for a year."""
+    hashes: dict[str, tuple[float, str]] = {}
+
+    def static_hash(filename: str) -> str | None:
+        # Flask has no content-hashed static URLs; Flask-Static-Digest needs a build step
+        # and a manifest. A hash computed on first use (again when the file changes) is enough.
+        path = Path(app.static_folder or "") / filename
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return None
+        cached = hashes.get(filename)
+        if cached is None or cached[0] != mtime:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            cached = hashes[filename] = (mtime, digest)
+        return cached[1]
+
+    @app.url_defaults
+    def add_static_hash(endpoint: str, values: dict[str, Any]) -> None:
+        if endpoint == "static" and "filename" in values and "v" not in values:
+            digest = static_hash(values["filename"])
+            if digest:
+                values["v"] = digest
+
+    @app.after_request
+    def set_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.endpoint == "static" and response.status_code == 200:
+            filename = (request.view_args or {}).get("filename", "")
+            if request.args.get("v") and request.args.get("v") == static_hash(filename):
+                response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+            else:
+                response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
+# ---------------------------------------------------------------- templates
+
+
+def register_templates(app: Flask) -> None:
+    """Filters and globals the templates use."""
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    def absolute_url(endpoint: str, **values: Any) -> str:
+        base = app.config.get("PUBLIC_URL")
+        if base:
+            return base.rstrip("/") + url_for(endpoint, **values)
+        return url_for(endpoint, _external=True, **values)
+
+    app.jinja_env.globals["absolute_url"] = absolute_url

@@ -1,0 +1,117 @@
+"""Home page, offer list, offer pages, and the site files (health, robots, sitemap)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+
+from shop.catalog import services
+from shop.db import database_ok
+from shop.web import clean_text
+
+bp = Blueprint("catalog", __name__)
+
+
+def _absolute(endpoint: str, **values: str) -> str:
+    return current_app.jinja_env.globals["absolute_url"](endpoint, **values)
+
+
+@bp.get("/")
+def home() -> str:
+    """The storefront: hero, shelf, the offers and the checkout introduction."""
+    return render_template(
+        "catalog/home.html",
+        offers=services.list_offers(),
+        canonical=_absolute("catalog.home"),
+        checkout_url=url_for("catalog.list_offers"),
+    )
+
+
+@bp.get("/offers")
+def list_offers() -> str:
+    """Every offer, or those with one tag (``?tag=R2``); an unknown tag is a 404."""
+    tag = None
+    if "tag" in request.args:
+        tag = services.find_tag(clean_text(request.args["tag"], 40))
+        if tag is None:
+            abort(404, description="No offer carries that tag.")
+    offers = services.list_offers(tag)
+    canonical = _absolute("catalog.list_offers", **({"tag": tag} if tag else {}))
+    return render_template(
+        "catalog/offers.html",
+        offers=offers,
+        tag=tag,
+        tags=services.all_tags(),
+        canonical=canonical,
+    )
+
+
+@bp.get("/offers/<slug>")
+def show_offer(slug: str) -> str:
+    """One offer with its price and structured data."""
+    offer = services.get_offer(slug)
+    if offer is None:
+        abort(404, description="There is no offer at this address.")
+    canonical = _absolute("catalog.show_offer", slug=offer.slug)
+    product_data = {
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "name": offer.title,
+        "description": offer.description,
+        "category": offer.category,
+        "sku": offer.slug,
+        "image": _absolute("static", filename=offer.image),
+        "url": canonical,
+        "offers": {
+            "@type": "Offer",
+            "price": f"{offer.price_cents // 100}.{offer.price_cents % 100:02d}",
+            "priceCurrency": offer.currency,
+            "availability": "https://schema.org/InStock",
+            "url": canonical,
+        },
+    }
+    return render_template(
+        "catalog/offer.html", offer=offer, canonical=canonical, product_data=product_data
+    )
+
+
+@bp.get("/account")
+def account() -> str:
+    """What an account is for, until sign-in exists."""
+    return render_template("catalog/account.html", canonical=_absolute("catalog.account"))
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """200 when the database answers, 503 otherwise."""
+    ok = database_ok()
+    response = Response("ok\n" if ok else "database unavailable\n", 200 if ok else 503)
+    response.mimetype = "text/plain"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/robots.txt")
+def robots() -> Response:
+    """Crawl everything public; point at the sitemap."""
+    body = "User-agent: *\nAllow: /\nDisallow: /bag\nDisallow: /wishlist\n\n"
+    body += f"Sitemap: {_absolute('catalog.sitemap')}\n"
+    return Response(body, mimetype="text/plain")
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    """The public pages and every offer."""
+    offers = services.list_offers()
+    pages = [
+        {"loc": _absolute("catalog.home"), "lastmod": None},
+        {"loc": _absolute("catalog.list_offers"), "lastmod": None},
+    ]
+    pages += [
+        {
+            "loc": _absolute("catalog.show_offer", slug=offer.slug),
+            "lastmod": offer.updated_at.date().isoformat() if offer.updated_at else None,
+        }
+        for offer in offers
+    ]
+    body = render_template("sitemap.xml", pages=pages)
+    return Response(body, mimetype="application/xml")

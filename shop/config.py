@@ -1,0 +1,56 @@
+"""Configuration defaults.
+
+Every key here can be overridden by ``instance/config.py`` and then by an environment
+variable with the ``SHOP_`` prefix (``SHOP_DATABASE_URL``, ``SHOP_SECURE_COOKIES=true``...).
+Environment values are parsed as JSON where they can be, so numbers and booleans work.
+"""
+
+from datetime import timedelta
+
+
+class Defaults:
+    """Settings that hold unless instance/config.py or SHOP_* variables say otherwise."""
+
+    # The database. None means the SQLite file instance/shop.sqlite3.
+    DATABASE_URL: str | None = None
+    # Secret for sessions and CSRF tokens; None means "generate one into instance/secret_key".
+    SECRET_KEY: str | None = None
+    # Set to true when the shop is served over HTTPS: cookies get the Secure flag.
+    SECURE_COOKIES = False
+    # Trust X-Forwarded-* from this many reverse proxies in front of the app (0 = none).
+    PROXY_COUNT = 0
+    # The public origin used in canonical links, Open Graph tags and the sitemap,
+    # e.g. "https://shop.example". None means "the host of the request".
+    PUBLIC_URL: str | None = None
+    # How long an idle visitor's session lives.
+    SESSION_LIFETIME_DAYS = 30
+    # Largest request body accepted, in bytes.
+    MAX_CONTENT_LENGTH = 64 * 1024
+    # Longest query string accepted, in bytes; longer ones answer 414.
+    MAX_QUERY_LENGTH = 2048
+    # Stripe: Checkout is used when a secret key is set.
+    STRIPE_SECRET_KEY: str | None = None
+    STRIPE_WEBHOOK_SECRET: str | None = None
+    STRIPE_API_BASE: str | None = None
+    # Rate limits storage (flask-limiter URI); memory:// is per process.
+    RATELIMIT_STORAGE_URI = "memory://"
+
+    # Fixed Flask settings derived from the ones above in create_app.
+    SESSION_COOKIE_NAME = "shop_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(days=30)
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    COMPRESS_MIMETYPES = [
+        "text/html",
+        "text/css",
+        "text/xml",
+        "application/xml",
+        "application/javascript",
+        "text/javascript",
+        "image/svg+xml",
+        "application/json",
+    ]
+    COMPRESS_MIN_SIZE = 500
+    COMPRESS_ALGORITHM = ["gzip"]

@@ -1,0 +1,110 @@
+"""Engine set-up shared by every domain: SQLite pragmas, write transactions, forked workers.
+
+SQLite serves several gunicorn workers well if it is told how: WAL lets readers and one
+writer work at once, ``busy_timeout`` makes a writer wait for the lock instead of failing,
+and a transaction that will write must take the write lock when it starts
+(``BEGIN IMMEDIATE``). A deferred transaction that reads and then writes fails at once with
+"database is locked" when another worker wrote in between; the busy timeout cannot help it.
+Python's sqlite3 module issues its own BEGIN statements, so its transaction handling is
+turned off and SQLAlchemy's ``begin`` event issues ours (the recipe of SQLAlchemy's
+"Serializable isolation / Savepoints / Transactional DDL" section for pysqlite).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, event, text
+
+from shop.extensions import db
+
+# Execution option that makes a transaction begin with BEGIN IMMEDIATE on SQLite.
+log = logging.getLogger(__name__)
+
+IMMEDIATE = "shop_immediate"
+BUSY_TIMEOUT_MS = 5000
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Whether the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"
+
+
+def configure_engine(engine: Engine) -> None:
+    """Apply the SQLite connection settings and make forked workers open their own connections."""
+    if is_sqlite(engine):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection):
+            immediate = conn.get_execution_options().get(IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    _engines.add(engine)
+
+
+# A gunicorn worker forked from a master that already used an engine must not share its
+# sockets or file handles: each child drops the inherited pools without closing the
+# parent's connections (SQLAlchemy's "Using Connection Pools with Multiprocessing" advice).
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _dispose_after_fork() -> None:
+    for engine in list(_engines):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_dispose_after_fork)
+
+
+def begin_write() -> None:
+    """Start the request's ORM transaction as a write transaction.
+
+    Views and services call this before the statements of a change, so that on SQLite the
+    write lock is taken up front. A read-only transaction already open is ended first
+    (it holds no changes). On PostgreSQL the option is ignored.
+    """
+    session = db.session()
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("begin_write() called with unsaved changes in the session")
+        session.commit()
+    session.connection(execution_options={IMMEDIATE: True})
+
+
+@contextmanager
+def write_connection() -> Iterator[Connection]:
+    """A Core connection in its own write transaction, committed on success.
+
+    For work that must not share the request's ORM session, such as saving the
+    server-side session after the view has run.
+    """
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(**{IMMEDIATE: True})
+        with conn.begin():
+            yield conn
+
+
+def database_ok() -> bool:
+    """Whether the database answers a trivial query (for the health check)."""
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any failure to reach the database means "not healthy"
+        log.exception("health check: the database did not answer")
+        return False
+    finally:
+        db.session.rollback()

@@ -1,0 +1,247 @@
+"""Server-side sessions: a random id in the cookie, the data in the ``sessions`` table.
+
+Flask-Session is not used: its SQLAlchemy backend commits the app's own ``db.session`` when
+it saves, writes a row on every request, creates its table outside migrations, and has not
+been released since 2024. This store is small and does only what the shop needs:
+
+* The cookie holds a random id (256 bits); the table keys rows by the id's SHA-256, so a
+  copy of the table does not hand out live sessions.
+* A row is written only when the data changed; its expiry slides at most once an hour.
+* A visitor without a cookie who only reads pages writes nothing: the CSRF secret is not
+  stored but derived from the session id (HMAC with the app's secret key), so a page can
+  carry a CSRF token with only a cookie set, and the row appears with the first real change.
+* ``regenerate()`` gives the session a new id (at sign-in) and drops the old row.
+* The store saves through its own connection and transaction, never the request's ORM
+  session, so saving a session can neither commit nor roll back a view's work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import DateTime, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.datastructures import CallbackDict
+
+from shop.db import write_connection
+from shop.extensions import db
+
+CSRF_KEY = "csrf_token"  # Flask-WTF's session key for its secret
+SLIDE_EVERY = timedelta(hours=1)
+_SID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+
+
+class SessionRecord(db.Model):
+    """One visitor's session data."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie id
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def session_key(sid: str) -> str:
+    """The key under which the session with cookie id ``sid`` is stored."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for what was stored as UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    """The session seen by views: a dict that knows whether it was read or changed."""
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None,
+        sid: str,
+        *,
+        stored: bool,
+        expires_at: datetime | None,
+        from_cookie: bool,
+    ):
+        def on_update(self: ServerSession) -> None:
+            self.modified = True
+            self.accessed = True
+
+        super().__init__(data or {}, on_update)
+        self.sid = sid
+        self.stored = stored  # a row exists for this id
+        self.expires_at = expires_at
+        self.from_cookie = from_cookie  # the browser already holds this id
+        self.saved_json = _dumps(self)
+        self.modified = False
+        self.accessed = False
+        self.regenerated_from: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return super().get(key, default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return super().setdefault(key, default)
+
+    @property
+    def key(self) -> str:
+        """The stored key of this session (used by tables that belong to a visitor)."""
+        return session_key(self.sid)
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(
+        {k: v for k, v in data.items() if k != CSRF_KEY}, sort_keys=True, separators=(",", ":")
+    )
+
+
+def regenerate(session: ServerSession) -> None:
+    """Give the session a new id, keeping its data; the old id stops working.
+
+    Called at sign-in, so an id planted in the browser before sign-in is worthless after.
+    """
+    session.regenerated_from = session.sid if session.stored else None
+    session.sid = secrets.token_urlsafe(32)
+    session.stored = False
+    session.from_cookie = False
+    session.modified = True
+
+
+def ensure_stored(session: ServerSession) -> None:
+    """Make sure the session will have a row after this request (tables may refer to it)."""
+    if not session.stored:
+        session.modified = True
+
+
+class ServerSessionInterface(SessionInterface):
+    """Flask session interface over the ``sessions`` table."""
+
+    def _csrf_secret(self, app: Flask, sid: str) -> str:
+        key = str(app.secret_key).encode()
+        return hmac.new(key, b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+    def _new(self, app: Flask) -> ServerSession:
+        sid = secrets.token_urlsafe(32)
+        return self._with_csrf(
+            app, ServerSession(None, sid, stored=False, expires_at=None, from_cookie=False)
+        )
+
+    def _with_csrf(self, app: Flask, session: ServerSession) -> ServerSession:
+        # Set without marking the session modified: the secret is derived, never stored.
+        dict.__setitem__(session, CSRF_KEY, self._csrf_secret(app, session.sid))
+        return session
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        sid = request.cookies.get(self.get_cookie_name(app), "")
+        if not _SID_RE.match(sid):
+            return self._new(app)
+        row = db.session.execute(
+            select(SessionRecord.data, SessionRecord.expires_at).where(
+                SessionRecord.id == session_key(sid)
+            )
+        ).first()
+        # The lookup is a read of its own: end it so the view starts with a fresh transaction.
+        db.session.rollback()
+        if row is not None and _aware(row.expires_at) > now():
+            try:
+                data = json.loads(row.data)
+            except ValueError:
+                data = {}
+            session = ServerSession(
+                data if isinstance(data, dict) else {},
+                sid,
+                stored=True,
+                expires_at=_aware(row.expires_at),
+                from_cookie=True,
+            )
+        else:
+            # An id we minted earlier whose row never existed or expired: keep using it, so
+            # the CSRF token on a page the visitor already has stays valid.
+            session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
+        return self._with_csrf(app, session)
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        name = self.get_cookie_name(app)
+        cookie = {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "samesite": self.get_cookie_samesite(app),
+            "httponly": self.get_cookie_httponly(app),
+        }
+        if session.accessed:
+            response.vary.add("Cookie")
+
+        lifetime = app.permanent_session_lifetime
+        moment = now()
+        new_json = _dumps(session)
+        write = session.modified and (new_json != session.saved_json or not session.stored)
+        slide = (
+            session.stored
+            and not write
+            and session.expires_at is not None
+            and session.expires_at - lifetime + SLIDE_EVERY <= moment
+        )
+
+        if write or slide or session.regenerated_from:
+            expires = moment + lifetime
+            with write_connection() as conn:
+                if session.regenerated_from:
+                    conn.execute(
+                        delete(SessionRecord).where(
+                            SessionRecord.id == session_key(session.regenerated_from)
+                        )
+                    )
+                if slide:
+                    conn.execute(
+                        update(SessionRecord)
+                        .where(SessionRecord.id == session.key)
+                        .values(expires_at=expires)
+                    )
+                elif session.stored:
+                    conn.execute(
+                        update(SessionRecord)
+                        .where(SessionRecord.id == session.key)
+                        .values(data=new_json, expires_at=expires)
+                    )
+                else:
+                    # An expired row may still hold this key until the next purge.
+                    conn.execute(delete(SessionRecord).where(SessionRecord.id == session.key))
+                    conn.execute(
+                        SessionRecord.__table__.insert().values(
+                            id=session.key, data=new_json, expires_at=expires, created_at=moment
+                        )
+                    )
+            response.set_cookie(name, session.sid, expires=expires, **cookie)
+            response.vary.add("Cookie")
+        elif not session.from_cookie and session.accessed:
+            # The page carries a CSRF token derived from this id: the browser must keep it.
+            response.set_cookie(name, session.sid, expires=moment + lifetime, **cookie)
+            response.vary.add("Cookie")
+
+
+def purge_expired() -> int:
+    """Delete expired sessions; returns how many were removed."""
+    with write_connection() as conn:
+        result = conn.execute(delete(SessionRecord).where(SessionRecord.expires_at <= now()))
+        return result.rowcount or 0

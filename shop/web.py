@@ -1,0 +1,54 @@
+"""Helpers that views share: fragment-or-page rendering, clean query values, money."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from flask import Response, make_response, render_template
+from jinja2_fragments.flask import render_blocks
+
+from shop.extensions import htmx
+
+# C0/C1 control characters (tab, newline and friends included) and unpaired surrogates.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def wants_fragment() -> bool:
+    """Whether this request is an htmx swap (not a boosted navigation) and wants a fragment."""
+    return bool(htmx) and not htmx.boosted
+
+
+def render_page(template: str, blocks: list[str], status: int = 200, **context: Any) -> Response:
+    """Render the named blocks for an htmx swap, or the whole page otherwise.
+
+    The answer varies with HX-Request, so caches keep the two apart.
+    """
+    if wants_fragment():
+        body = render_blocks(template, blocks, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def clean_text(value: str | None, limit: int) -> str:
+    """A query value made safe to show and to search: no control characters, trimmed, cut.
+
+    NUL and other control characters cannot be stored in PostgreSQL text and never mean
+    anything in a search box; they become spaces.
+    """
+    if not value:
+        return ""
+    value = unicodedata.normalize("NFC", _CONTROL_RE.sub(" ", value))
+    return " ".join(value.split())[:limit]
+
+
+def format_money(cents: int, currency: str = "USD") -> str:
+    """Whole amounts without decimals ("$4,500"), others with them ("$12.50")."""
+    symbol = {"USD": "$", "EUR": "€", "GBP": "£"}.get(currency)
+    units, rest = divmod(cents, 100)
+    amount = f"{units:,}" if rest == 0 else f"{units:,}.{rest:02d}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
