@@ -73,7 +73,9 @@ def list_offers(tag: str | None = None) -> list[Offer]:
 
 
 def get_offer(slug: str) -> Offer | None:
-    """The active offer with this slug, or None."""
+    """The active offer with this slug, or None (also for text that cannot be a slug)."""
+    if len(slug) > 80 or not _SLUG_RE.match(slug):
+        return None
     return db.session.scalar(select(Offer).where(Offer.slug == slug, Offer.active.is_(True)))
 
 

@@ -1,0 +1,75 @@
+"""Whatever a person or a script sends: a clear 4xx page, never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+BAD_GETS = [
+    ("/offers/nope", 404),
+    ("/offers/%ff%fe", 404),
+    ("/offers/%ed%a0%80", 404),  # a lone surrogate's UTF-8 bytes
+    ("/offers/%00", 404),
+    ("/offers/" + "a" * 3000, 404),
+    ("/offers?tag=%ff", 404),
+    ("/offers?tag=%ed%a0%80", 404),
+    ("/offers?tag=' OR 1=1 --", 404),
+    ("/offers?tag=%25", 404),
+    ("/offers?tag=" + "R" * 1500, 404),
+    ("/offers?" + "x=1&" * 600, 414),
+    ("/?q=" + "a" * 5000, 414),
+    ("/static/../shop/config.py", 404),
+    ("/static/css/nope.css", 404),
+]
+
+
+@pytest.mark.parametrize(("path", "status"), BAD_GETS)
+def test_bad_get_gets_a_clear_4xx_page(client, path, status):
+    response = client.get(path)
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert "Traceback" not in html
+    assert 'error-page"' in html
+
+
+@pytest.mark.parametrize("query", ["tag=R2%00%0a", "tag=%00R2", "tag=%20r2%09"])
+def test_control_characters_and_spaces_around_a_tag_are_ignored(client, query):
+    assert client.get(f"/offers?{query}").status_code == 200
+
+
+def test_raw_non_utf8_path_bytes(client):
+    response = client.get(environ_overrides={"PATH_INFO": "/offers/\xff\xfe"})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/"), ("PUT", "/offers"), ("DELETE", "/offers/r2-bucket-hat"), ("PATCH", "/healthz")],
+)
+def test_method_not_allowed_is_a_405_page_with_allow(client, method, path):
+    response = client.open(path, method=method)
+    assert response.status_code in {400, 405}  # CSRF may answer first for POST
+    if response.status_code == 405:
+        assert "GET" in response.headers["Allow"]
+        assert "Method not allowed" in response.get_data(as_text=True)
+
+
+def test_post_to_a_get_route_with_a_token_is_405(client):
+    import re
+
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    response = client.post("/", headers={"X-CSRFToken": token})
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"]
+
+
+def test_bad_input_changes_nothing(client, app):
+    from sqlalchemy import func, select
+
+    from shop.catalog.models import Offer
+    from shop.extensions import db
+
+    for path, _ in BAD_GETS:
+        client.get(path)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Offer)) == 4

@@ -1,0 +1,220 @@
+"""The server-side session store."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from datetime import UTC, timedelta
+
+import pytest
+from flask import session
+from sqlalchemy import func, select
+
+from shop import create_app
+from shop.extensions import db
+from shop.sessions import SessionRecord, now, regenerate, session_key
+
+
+@pytest.fixture
+def session_app(app):
+    """The app with routes that read and change the session."""
+
+    def put():
+        session["note"] = "hello"
+        return "ok"
+
+    def read():
+        return session.get("note", "-")
+
+    def same():
+        session["note"] = session.get("note")
+        return "ok"
+
+    def fresh_id():
+        regenerate(session._get_current_object())
+        return "ok"
+
+    def clear():
+        session.clear()
+        return "ok"
+
+    for name, view in [
+        ("put", put),
+        ("read", read),
+        ("same", same),
+        ("regen", fresh_id),
+        ("clear", clear),
+    ]:
+        app.add_url_rule(f"/test-session/{name}", f"test_{name}", view, methods=["GET"])
+    return app
+
+
+def rows(app):
+    """The stored sessions as plain rows (id, data, expires_at)."""
+    with app.app_context():
+        result = db.session.execute(
+            select(SessionRecord.id, SessionRecord.data, SessionRecord.expires_at)
+        ).all()
+        db.session.rollback()
+        return result
+
+
+def cookie(client):
+    return client.get_cookie("shop_session")
+
+
+def test_cookieless_get_writes_nothing(client, app):
+    for path in ("/", "/offers", "/offers/r2-bucket-hat", "/offers/nope", "/healthz"):
+        client.delete_cookie("shop_session")
+        client.get(path)
+    assert rows(app) == []
+
+
+def test_page_with_a_csrf_token_sets_an_httponly_lax_cookie(client):
+    response = client.get("/")
+    header = response.headers["Set-Cookie"]
+    assert header.startswith("shop_session=")
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+    value = cookie(client).value
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", value)
+    assert "Cookie" in response.headers["Vary"]
+
+
+def test_csrf_token_stays_the_same_for_the_same_cookie(client):
+    first = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    again = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
+    assert first.split(".")[0] == again.split(".")[0]
+
+
+def test_data_is_stored_under_the_hash_of_the_id(session_app):
+    client = session_app.test_client()
+    client.get("/test-session/put")
+    stored = rows(session_app)
+    assert len(stored) == 1
+    sid = cookie(client).value
+    assert stored[0].id == session_key(sid) != sid
+    assert "csrf" not in stored[0].data  # the CSRF secret is derived, never stored
+    assert client.get("/test-session/read").get_data(as_text=True) == "hello"
+
+
+def test_a_request_that_changes_nothing_writes_nothing(session_app):
+    client = session_app.test_client()
+    client.get("/test-session/put")
+    before = rows(session_app)[0]
+    with session_app.app_context():
+        db.session.execute(db.update(SessionRecord).values(data='{"note":"hello"}'))
+        db.session.commit()
+    response = client.get("/test-session/same")
+    assert "Set-Cookie" not in response.headers
+    after = rows(session_app)[0]
+    assert after.expires_at == before.expires_at
+
+
+def test_expiry_slides_at_most_once_an_hour(session_app):
+    client = session_app.test_client()
+    client.get("/test-session/put")
+    lifetime = session_app.permanent_session_lifetime
+    # Thirty minutes old: no write.
+    with session_app.app_context():
+        half_hour = now() + lifetime - timedelta(minutes=30)
+        db.session.execute(db.update(SessionRecord).values(expires_at=half_hour))
+        db.session.commit()
+    response = client.get("/test-session/read")
+    assert "Set-Cookie" not in response.headers
+    # Two hours old: the expiry moves and the cookie is renewed.
+    with session_app.app_context():
+        two_hours = now() + lifetime - timedelta(hours=2)
+        db.session.execute(db.update(SessionRecord).values(expires_at=two_hours))
+        db.session.commit()
+    response = client.get("/test-session/read")
+    assert "shop_session=" in response.headers["Set-Cookie"]
+    stored = rows(session_app)[0].expires_at
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+    assert abs(stored - (now() + lifetime)) < timedelta(minutes=1)
+
+
+def test_expired_session_starts_empty(session_app):
+    client = session_app.test_client()
+    client.get("/test-session/put")
+    with session_app.app_context():
+        db.session.execute(db.update(SessionRecord).values(expires_at=now() - timedelta(seconds=1)))
+        db.session.commit()
+    assert client.get("/test-session/read").get_data(as_text=True) == "-"
+    client.get("/test-session/put")
+    assert len(rows(session_app)) == 1
+
+
+def test_regenerate_issues_a_new_id_and_drops_the_old_row(session_app):
+    client = session_app.test_client()
+    client.get("/test-session/put")
+    old = cookie(client).value
+    client.get("/test-session/regen")
+    new = cookie(client).value
+    assert new != old
+    stored = rows(session_app)
+    assert [row.id for row in stored] == [session_key(new)]
+    assert client.get("/test-session/read").get_data(as_text=True) == "hello"
+    # The old id no longer opens the data.
+    client.set_cookie("shop_session", old)
+    assert client.get("/test-session/read").get_data(as_text=True) == "-"
+
+
+@pytest.mark.parametrize("value", ["", "short", "x" * 43 + "!", "../" * 20, "a" * 500])
+def test_malformed_or_unknown_cookie_is_a_new_session(session_app, value):
+    client = session_app.test_client()
+    client.set_cookie("shop_session", value)
+    response = client.get("/test-session/read")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "-"
+
+
+def test_purge_removes_only_expired_sessions(session_app, runner):
+    one, two = session_app.test_client(), session_app.test_client()
+    one.get("/test-session/put")
+    two.get("/test-session/put")
+    with session_app.app_context():
+        db.session.execute(
+            db.update(SessionRecord)
+            .where(SessionRecord.id == session_key(cookie(one).value))
+            .values(expires_at=now() - timedelta(days=1))
+        )
+        db.session.commit()
+    result = runner.invoke(args=["sessions", "purge"])
+    assert result.exit_code == 0
+    assert "purged 1 expired session" in result.output
+    assert [row.id for row in rows(session_app)] == [session_key(cookie(two).value)]
+
+
+def test_secret_key_is_generated_once_with_mode_0600_and_reused(tmp_path, database_url):
+    config = {"TESTING": True, "INSTANCE_PATH": tmp_path, "DATABASE_URL": database_url}
+    first = create_app(dict(config))
+    path = tmp_path / "secret_key"
+    assert path.exists()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(first.secret_key) >= 32
+    second = create_app(dict(config))
+    assert second.secret_key == first.secret_key
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".secret")] == []
+
+
+def test_configured_secret_key_is_not_written(tmp_path, database_url):
+    app = create_app({"INSTANCE_PATH": tmp_path, "DATABASE_URL": database_url, "SECRET_KEY": "k"})
+    assert app.secret_key == "k"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_environment_overrides_configuration(tmp_path, database_url, monkeypatch):
+    (tmp_path / "config.py").write_text("SESSION_LIFETIME_DAYS = 7\nMAX_QUERY_LENGTH = 100\n")
+    monkeypatch.setenv("SHOP_MAX_QUERY_LENGTH", "200")
+    app = create_app({"INSTANCE_PATH": tmp_path, "DATABASE_URL": database_url, "SECRET_KEY": "k"})
+    assert app.config["SESSION_LIFETIME_DAYS"] == 7
+    assert app.permanent_session_lifetime == timedelta(days=7)
+    assert app.config["MAX_QUERY_LENGTH"] == 200
+
+
+def test_session_count_stays_zero_for_many_anonymous_readers(app):
+    for _ in range(5):
+        app.test_client().get("/offers")
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(SessionRecord)) == 0
