@@ -204,3 +204,30 @@ def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     )
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_an_unexpected_error_is_a_styled_500_without_a_traceback(app, htmx):
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/test-broken", "test_broken", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = app.test_client().get("/test-broken", headers={"HX-Request": "true"} if htmx else {})
+    assert response.status_code == 500
+    html = response.get_data(as_text=True)
+    assert "Something went wrong" in html
+    assert "secret internals" not in html and "Traceback" not in html
+    assert ("<html" in html) is not htmx
+
+
+@pytest.mark.parametrize(
+    ("code", "title"), [(400, "Bad request"), (403, "Forbidden"), (413, "Request too large")]
+)
+def test_each_error_code_has_its_own_page(app, code, title):
+    from flask import abort
+
+    app.add_url_rule("/test-abort", "test_abort", lambda: abort(code))
+    response = app.test_client().get("/test-abort")
+    assert response.status_code == code
+    assert f'<h1 id="error-title">{title}</h1>' in response.get_data(as_text=True)
