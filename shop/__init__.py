@@ -119,14 +119,19 @@ def register_extensions(app: Flask) -> None:
         configure_engine(db.engine)
     app.session_interface = ServerSessionInterface()
     # Import the models so that migrations and tests see every table.
+    import shop.bag.models  # noqa: F401
     import shop.catalog.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach each domain's views."""
+    from shop.bag.views import bp as bag_bp
     from shop.catalog.views import bp as catalog_bp
+    from shop.search.views import bp as search_bp
 
     app.register_blueprint(catalog_bp)
+    app.register_blueprint(bag_bp)
+    app.register_blueprint(search_bp)
 
 
 # ---------------------------------------------------------------- errors
@@ -136,6 +141,7 @@ ERROR_TEXT = {
     403: ("Forbidden", "You are not allowed to do that."),
     404: ("Page not found", "There is no page at this address. The offers are a good start."),
     405: ("Method not allowed", "This address does not accept that kind of request."),
+    409: ("Already done", "That request was already carried out."),
     413: ("Request too large", "What was sent is larger than the shop accepts."),
     414: ("Address too long", "The address is longer than the shop accepts."),
     429: ("Too many requests", "Please wait a moment and try again."),
@@ -162,7 +168,9 @@ def register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:
         code = error.code or 500
-        detail = None
+        # A description given with abort() is meant for the visitor; Werkzeug's defaults
+        # are replaced by the shop's own wording.
+        detail = error.description if error.description != type(error).description else None
         if isinstance(error, CSRFError):
             detail = (
                 "Your form expired or was sent from another site. Reload the page and try again."

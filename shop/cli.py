@@ -8,6 +8,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
 from shop.sessions import purge_expired
 
@@ -30,9 +31,10 @@ def load_command(file: Path | None) -> None:
 
 @sessions_cli.command("purge")
 def purge_command() -> None:
-    """Delete expired sessions."""
+    """Delete expired sessions and the bags and wishlists of anonymous ones."""
+    leftovers = purge_anonymous()
     removed = purge_expired()
-    click.echo(f"purged {removed} expired session(s)")
+    click.echo(f"purged {removed} expired session(s) and {leftovers} bag or wishlist row(s)")
 
 
 def register_cli(app: Flask) -> None:

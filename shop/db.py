@@ -86,6 +86,19 @@ def begin_write() -> None:
 
 
 @contextmanager
+def write_transaction() -> Iterator[None]:
+    """The request's ORM session in a write transaction: committed at the end of the block,
+    rolled back if it raises."""
+    begin_write()
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+@contextmanager
 def write_connection() -> Iterator[Connection]:
     """A Core connection in its own write transaction, committed on success.
 

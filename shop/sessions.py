@@ -28,6 +28,7 @@ from typing import Any
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import DateTime, String, Text, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
 
@@ -225,11 +226,21 @@ class ServerSessionInterface(SessionInterface):
                         .values(data=new_json, expires_at=expires)
                     )
                 else:
-                    # An expired row may still hold this key until the next purge.
-                    conn.execute(delete(SessionRecord).where(SessionRecord.id == session.key))
+                    # Upsert: an expired row may still hold this key, and two first requests
+                    # of the same visitor may arrive at once.
+                    insert = (
+                        postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+                    )
+                    stmt = insert(SessionRecord).values(
+                        id=session.key, data=new_json, expires_at=expires, created_at=moment
+                    )
                     conn.execute(
-                        SessionRecord.__table__.insert().values(
-                            id=session.key, data=new_json, expires_at=expires, created_at=moment
+                        stmt.on_conflict_do_update(
+                            index_elements=["id"],
+                            set_={
+                                "data": stmt.excluded.data,
+                                "expires_at": stmt.excluded.expires_at,
+                            },
                         )
                     )
             response.set_cookie(name, session.sid, expires=expires, **cookie)

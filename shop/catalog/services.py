@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shop.catalog.models import Offer, OfferTag
-from shop.db import begin_write
+from shop.db import write_transaction
 from shop.extensions import db
 
 DEFAULT_CATALOG = resources.files("shop.catalog").joinpath("offers.toml")
@@ -232,9 +232,8 @@ def load_catalog(path: Path | None = None) -> tuple[int, int]:
         source = str(path)
     entries = parse_catalog(text, source)
 
-    begin_write()
     created = updated = 0
-    try:
+    with write_transaction():
         existing = {
             offer.slug: offer
             for offer in db.session.scalars(
@@ -271,8 +270,4 @@ def load_catalog(path: Path | None = None) -> tuple[int, int]:
                     OfferTag(name=name, key=name.lower(), position=i)
                     for i, name in enumerate(entry.tags)
                 )
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return created, updated

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from shop.catalog import services
 from shop.db import database_ok
@@ -22,7 +22,6 @@ def home() -> str:
         "catalog/home.html",
         offers=services.list_offers(),
         canonical=_absolute("catalog.home"),
-        checkout_url=url_for("catalog.list_offers"),
     )
 
 

@@ -1,0 +1,1 @@
+"""Bag and wishlist: tables of their own per owner, atomic updates, header counters."""

@@ -1,0 +1,269 @@
+"""Bag and wishlist changes, each one atomic statement inside one write transaction.
+
+Quantities change with ``INSERT … ON CONFLICT … DO UPDATE SET quantity = quantity + n``
+(capped at the maximum) so two quick clicks or two tabs can never overwrite each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shop.bag.models import MAX_QUANTITY, BagLine, UsedFormToken, WishlistItem
+from shop.catalog.models import Offer
+from shop.catalog.services import get_offer
+from shop.db import write_transaction
+from shop.extensions import db
+from shop.sessions import SessionRecord
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose bag and wishlist: a visitor's session, or (after sign-in) a customer."""
+
+    kind: str  # "session" or "user"
+    id: str
+
+
+class BagError(Exception):
+    """A change that cannot be made; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Added:
+    """What an add did: the offer, the line's quantity now, and whether the cap applied."""
+
+    offer: Offer
+    quantity: int
+    requested: int
+    clamped: bool
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert(model):
+    """An INSERT that knows ON CONFLICT on this database (SQLite or PostgreSQL)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+def _owned(model, owner: Owner):
+    return (model.owner_type == owner.kind, model.owner_id == owner.id)
+
+
+def _offer_or_404(slug: str) -> Offer:
+    offer = get_offer(slug)
+    if offer is None:
+        raise BagError(404, "That offer is not available.")
+    return offer
+
+
+def _spend_token(token: str) -> None:
+    """Record the form token; a token already spent means the request is a replay."""
+    stmt = _insert(UsedFormToken).values(token=token, used_at=_now())
+    stmt = stmt.on_conflict_do_nothing(index_elements=["token"]).returning(UsedFormToken.token)
+    if db.session.execute(stmt).scalar() is None:  # nothing inserted: spent before
+        raise BagError(409, "That was already done: your bag below shows the result.")
+
+
+def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
+    previous = db.session.scalar(
+        select(BagLine.quantity).where(*_owned(BagLine, owner), BagLine.offer_id == offer.id)
+    )
+    moment = _now()
+    stmt = _insert(BagLine).values(
+        owner_type=owner.kind,
+        owner_id=owner.id,
+        offer_id=offer.id,
+        quantity=quantity,
+        unit_price_cents=offer.price_cents,
+        currency=offer.currency,
+        added_at=moment,
+        updated_at=moment,
+    )
+    total = BagLine.quantity + stmt.excluded.quantity
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["owner_type", "owner_id", "offer_id"],
+        set_={
+            "quantity": case((total > MAX_QUANTITY, MAX_QUANTITY), else_=total),
+            "updated_at": stmt.excluded.updated_at,
+        },
+    ).returning(BagLine.quantity)
+    now_quantity = db.session.execute(stmt).scalar_one()
+    # The statement above is what keeps the quantity right under concurrency; the
+    # previous quantity only words the message (exact on SQLite, whose write lock is held).
+    clamped = (previous or 0) + quantity > MAX_QUANTITY
+    return Added(offer, now_quantity, quantity, clamped)
+
+
+def add_to_bag(owner: Owner, slug: str, quantity: int, token: str) -> Added:
+    """Add ``quantity`` of the offer to the bag (capped at MAX_QUANTITY per line)."""
+    with write_transaction():
+        offer = _offer_or_404(slug)
+        _spend_token(token)
+        added = _add(owner, offer, quantity)
+    return added
+
+
+def set_quantity(owner: Owner, line_id: int, quantity: int) -> BagLine:
+    """Set a line of this owner's bag to ``quantity``."""
+    with write_transaction():
+        result = db.session.execute(
+            update(BagLine)
+            .where(BagLine.id == line_id, *_owned(BagLine, owner))
+            .values(quantity=quantity, updated_at=_now())
+        )
+        if result.rowcount == 0:
+            raise BagError(404, "That line is not in your bag.")
+    return db.session.get(BagLine, line_id)
+
+
+def remove_line(owner: Owner, line_id: int) -> Offer:
+    """Remove a line of this owner's bag; returns its offer."""
+    with write_transaction():
+        line = db.session.scalar(
+            select(BagLine).where(BagLine.id == line_id, *_owned(BagLine, owner))
+        )
+        if line is None:
+            raise BagError(404, "That line is not in your bag.")
+        offer = line.offer
+        db.session.delete(line)
+    return offer
+
+
+def clear_bag(owner: Owner) -> int:
+    """Empty the bag; returns how many lines were removed."""
+    with write_transaction():
+        removed = db.session.execute(delete(BagLine).where(*_owned(BagLine, owner))).rowcount
+    return removed or 0
+
+
+def set_wishlist(owner: Owner, slug: str, saved: bool) -> Offer:
+    """Save the offer to the wishlist, or take it out (idempotent either way)."""
+    with write_transaction():
+        offer = _offer_or_404(slug)
+        if saved:
+            stmt = _insert(WishlistItem).values(
+                owner_type=owner.kind, owner_id=owner.id, offer_id=offer.id, added_at=_now()
+            )
+            db.session.execute(
+                stmt.on_conflict_do_nothing(index_elements=["owner_type", "owner_id", "offer_id"])
+            )
+        else:
+            db.session.execute(
+                delete(WishlistItem).where(
+                    *_owned(WishlistItem, owner), WishlistItem.offer_id == offer.id
+                )
+            )
+    return offer
+
+
+def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
+    """Take the offer out of the wishlist and add one to the bag, together."""
+    with write_transaction():
+        offer = _offer_or_404(slug)
+        _spend_token(token)
+        removed = db.session.execute(
+            delete(WishlistItem).where(
+                *_owned(WishlistItem, owner), WishlistItem.offer_id == offer.id
+            )
+        ).rowcount
+        if not removed:
+            raise BagError(404, "That offer is not in your wishlist.")
+        added = _add(owner, offer, 1)
+    return added
+
+
+# ---------------------------------------------------------------- reads
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What the header counters show."""
+
+    bag: int
+    wishlist: int
+
+
+def counts(owner: Owner) -> Counts:
+    """Sum of bag quantities and number of wishlist items, in one round trip."""
+    bag = (
+        select(func.coalesce(func.sum(BagLine.quantity), 0))
+        .where(*_owned(BagLine, owner))
+        .scalar_subquery()
+    )
+    wishlist = (
+        select(func.count(WishlistItem.id)).where(*_owned(WishlistItem, owner)).scalar_subquery()
+    )
+    row = db.session.execute(select(bag, wishlist)).one()
+    return Counts(int(row[0]), int(row[1]))
+
+
+def bag_lines(owner: Owner) -> list[BagLine]:
+    """The bag's lines, oldest first."""
+    return list(
+        db.session.scalars(
+            select(BagLine).where(*_owned(BagLine, owner)).order_by(BagLine.added_at, BagLine.id)
+        )
+    )
+
+
+def wishlist_items(owner: Owner) -> list[WishlistItem]:
+    """The wishlist, newest first."""
+    return list(
+        db.session.scalars(
+            select(WishlistItem)
+            .where(*_owned(WishlistItem, owner))
+            .order_by(WishlistItem.added_at.desc(), WishlistItem.id.desc())
+        )
+    )
+
+
+def wishlist_offer_ids(owner: Owner) -> set[int]:
+    """Ids of the offers in the wishlist (to draw each card's toggle)."""
+    return set(
+        db.session.scalars(select(WishlistItem.offer_id).where(*_owned(WishlistItem, owner)))
+    )
+
+
+def subtotal_cents(lines: list[BagLine]) -> int:
+    """Sum of the line totals."""
+    return sum(line.line_total_cents for line in lines)
+
+
+# ---------------------------------------------------------------- housekeeping
+
+
+def purge_anonymous(grace: timedelta = timedelta(hours=1)) -> int:
+    """Remove bags and wishlists of sessions that expired or never got stored.
+
+    Lines younger than ``grace`` are kept: their session row may still be on its way.
+    Customers' bags are never touched. Returns how many rows were removed.
+    """
+    moment = _now()
+    live = select(SessionRecord.id).where(SessionRecord.expires_at > moment)
+    removed = 0
+    with write_transaction():
+        for model, stamp in ((BagLine, BagLine.updated_at), (WishlistItem, WishlistItem.added_at)):
+            removed += (
+                db.session.execute(
+                    delete(model).where(
+                        model.owner_type == "session",
+                        model.owner_id.not_in(live),
+                        stamp < moment - grace,
+                    )
+                ).rowcount
+                or 0
+            )
+        db.session.execute(delete(UsedFormToken).where(UsedFormToken.used_at < moment - grace * 24))
+    return removed

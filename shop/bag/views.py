@@ -1,0 +1,376 @@
+"""Bag and wishlist pages and actions.
+
+Each action is a POST. Without JavaScript it answers 303 back to the page it came from,
+with a flash message. With htmx it answers the fragment it changed, both header counters as
+out-of-band swaps and a message for the page's polite live region, and triggers
+``shop:bag-changed`` so the page can tell the shop's other open tabs.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    get_template_attribute,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
+
+from shop.bag import services
+from shop.bag.forms import (
+    AddToBagForm,
+    MoveToBagForm,
+    PlainForm,
+    QuantityForm,
+    WishlistForm,
+    first_error,
+)
+from shop.bag.models import MAX_QUANTITY
+from shop.bag.services import Added, BagError, Counts, Owner
+from shop.catalog.models import Offer
+from shop.catalog.services import get_offer
+from shop.sessions import ensure_stored
+from shop.web import wants_fragment
+
+bp = Blueprint("bag", __name__)
+
+NOTICE_KEY = "bag_notice"  # session key: the add to show in the notice after a redirect
+
+
+def current_owner() -> Owner:
+    """The owner of this request's bag and wishlist: the visitor's session."""
+    return Owner("session", session.key)
+
+
+def _has_state() -> bool:
+    # A visitor whose session has no row yet cannot own anything: skip the queries.
+    return bool(getattr(session, "stored", False))
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """A local path to go back to; anything else (other hosts, schemes) gives ``default``."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and len(value) <= 500
+        and all(31 < ord(char) < 127 for char in value)
+    ):
+        return value
+    return default
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What the notice after an add shows."""
+
+    offer: Offer
+    quantity: int
+    clamped: bool
+    close_url: str
+    return_focus: str | None = None
+
+
+def header_counts() -> Counts:
+    """The header counters' numbers, read once per request."""
+    if "bag_counts" not in g:
+        g.bag_counts = services.counts(current_owner()) if _has_state() else Counts(0, 0)
+    return g.bag_counts
+
+
+def in_wishlist(offer: Offer) -> bool:
+    """Whether the offer is in this visitor's wishlist (one query per request)."""
+    if "wishlist_ids" not in g:
+        g.wishlist_ids = services.wishlist_offer_ids(current_owner()) if _has_state() else set()
+    return offer.id in g.wishlist_ids
+
+
+def pending_notice() -> Notice | None:
+    """The notice left by a no-JavaScript add, shown once on the page it redirected to."""
+    if NOTICE_KEY not in session:
+        return None
+    data = session.pop(NOTICE_KEY)
+    offer = get_offer(str(data.get("slug", "")))
+    if offer is None:
+        return None
+    return Notice(offer, int(data["quantity"]), bool(data["clamped"]), here())
+
+
+def here() -> str:
+    """This page's path and query, to come back to after a form."""
+    return request.full_path.rstrip("?")
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    # Globals rather than a context processor: imported macros see globals only.
+    state.app.jinja_env.globals.update(
+        header_counts=header_counts,
+        in_wishlist=in_wishlist,
+        pending_notice=pending_notice,
+        here=here,
+        form_token=lambda: secrets.token_urlsafe(16),
+        max_quantity=MAX_QUANTITY,
+        checkout_url=lambda: url_for("catalog.home", _anchor="checkout"),
+    )
+
+
+# ---------------------------------------------------------------- answers
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    response.vary.add("HX-Request")
+    return response
+
+
+def _changed(part: str, message: str, *, notice: Notice | None = None) -> Response:
+    """The htmx answer to a change: the changed part, the counters, the message, the notice."""
+    owner = current_owner()
+    macros = "_macros/bag.html"
+    counts = services.counts(owner)
+    body = Markup(part)  # noqa: S704 (rendered by our templates; keeps the additions unescaped)
+    body += get_template_attribute(macros, "bag_counter")(counts.bag, oob=True)
+    body += get_template_attribute(macros, "wishlist_counter")(counts.wishlist, oob=True)
+    # With the notice on screen the message is for screen readers only (shown once, not twice).
+    body += get_template_attribute(macros, "status")(message, oob=True, quiet=notice is not None)
+    if notice is not None:
+        body += get_template_attribute(macros, "notice")(notice, oob=True)
+    response = make_response(body)
+    response.headers["HX-Trigger"] = "shop:bag-changed"
+    return _no_store(response)
+
+
+def _redirect(next_url: str, message: str | None) -> Response:
+    if message:
+        flash(message, "success")
+    return _no_store(redirect(next_url, 303))
+
+
+def _refuse(status: int, message: str) -> Response:
+    """A change that cannot be made: the message in place (htmx) or on an error page."""
+    if wants_fragment():
+        macros = "_macros/bag.html"
+        body = get_template_attribute(macros, "status_message")(message)
+        response = make_response(body, status)
+        response.headers["HX-Retarget"] = "#status"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return _no_store(response)
+    abort(status, description=message)
+
+
+def _owner_for_change() -> Owner:
+    ensure_stored(session)
+    return current_owner()
+
+
+# ---------------------------------------------------------------- pages
+
+
+@bp.get("/bag")
+def show_bag() -> Response:
+    """The bag: lines with quantities, totals and the way to checkout."""
+    return _render_bag()
+
+
+def _render_bag(
+    errors: dict[int, str] | None = None, typed: dict[int, str] | None = None, status: int = 200
+) -> Response:
+    lines = services.bag_lines(current_owner()) if _has_state() else []
+    body = render_template(
+        "bag/bag.html",
+        lines=lines,
+        subtotal=services.subtotal_cents(lines),
+        errors=errors or {},
+        typed=typed or {},
+    )
+    return _no_store(make_response(body, status))
+
+
+@bp.get("/wishlist")
+def show_wishlist() -> Response:
+    """The wishlist: saved offers with Remove and Move to bag."""
+    items = services.wishlist_items(current_owner()) if _has_state() else []
+    return _no_store(make_response(render_template("bag/wishlist.html", items=items)))
+
+
+@bp.get("/bag/counters")
+def counters() -> Response:
+    """Both header counters (out-of-band swaps for htmx), never cached."""
+    return _no_store(make_response(render_template("bag/counters.html")))
+
+
+# ---------------------------------------------------------------- actions
+
+
+@bp.post("/bag/add")
+def add() -> Response:
+    """Add an offer to the bag."""
+    form = AddToBagForm()
+    next_url = safe_next(form.next.data, url_for("bag.show_bag"))
+    if not form.validate():
+        return _refuse(400, first_error(form))
+    try:
+        added = services.add_to_bag(
+            _owner_for_change(), form.offer.data.strip(), form.quantity.data, form.token.data
+        )
+    except BagError as error:
+        return _refuse(error.status, error.message)
+    message = _added_message(added)
+    if wants_fragment():
+        variant = "detail" if request.form.get("variant") == "detail" else "card"
+        part = get_template_attribute("_macros/bag.html", "add_form")(
+            added.offer, next_url, variant
+        )
+        notice = Notice(
+            added.offer,
+            added.quantity,
+            added.clamped,
+            next_url,
+            f"add-{variant}-{added.offer.slug}-button",
+        )
+        return _changed(part, message, notice=notice)
+    session[NOTICE_KEY] = {
+        "slug": added.offer.slug,
+        "quantity": added.quantity,
+        "clamped": added.clamped,
+    }
+    return _redirect(next_url, None)  # the notice on the next page says it
+
+
+def _added_message(added: Added) -> str:
+    if added.clamped:
+        return (
+            f"Your bag holds {MAX_QUANTITY} {added.offer.title}, the most per order; "
+            f"no more were added."
+        )
+    return f"Added {added.offer.title} to your bag"
+
+
+@bp.post("/bag/lines/<int:line_id>/quantity")
+def set_quantity(line_id: int) -> Response:
+    """Set a line's quantity (the number typed, or the value of its − / + form)."""
+    form = QuantityForm()
+    next_url = url_for("bag.show_bag")
+    if not form.validate():
+        typed = {line_id: (request.form.get("quantity") or "")[:10]}
+        return _bag_with_error(line_id, first_error(form), typed)
+    try:
+        line = services.set_quantity(_owner_for_change(), line_id, form.quantity.data)
+    except BagError as error:
+        return _refuse(error.status, error.message)
+    message = f"{line.offer.title}: quantity {line.quantity}"
+    if wants_fragment():
+        return _changed(_bag_block(), message)
+    return _redirect(next_url, message)
+
+
+def _bag_block(errors: dict[int, str] | None = None, typed: dict[int, str] | None = None) -> str:
+    lines = services.bag_lines(current_owner())
+    return render_block(
+        "bag/bag.html",
+        "bag_contents",
+        lines=lines,
+        subtotal=services.subtotal_cents(lines),
+        errors=errors or {},
+        typed=typed or {},
+    )
+
+
+def _bag_with_error(line_id: int, message: str, typed: dict[int, str]) -> Response:
+    """Show the bag again with the message beside the line and what was typed kept."""
+    if wants_fragment():
+        body = Markup(_bag_block({line_id: message}, typed))  # noqa: S704 (rendered HTML)
+        body += get_template_attribute("_macros/bag.html", "status")(message, oob=True)
+        return _no_store(make_response(body, 400))
+    return _render_bag(errors={line_id: message}, typed=typed, status=400)
+
+
+@bp.post("/bag/lines/<int:line_id>/remove")
+def remove_line(line_id: int) -> Response:
+    """Remove a line from the bag."""
+    PlainForm()
+    try:
+        offer = services.remove_line(_owner_for_change(), line_id)
+    except BagError as error:
+        return _refuse(error.status, error.message)
+    message = f"Removed {offer.title} from your bag"
+    if wants_fragment():
+        return _changed(_bag_block(), message)
+    return _redirect(url_for("bag.show_bag"), message)
+
+
+@bp.post("/bag/clear")
+def clear() -> Response:
+    """Empty the bag."""
+    removed = services.clear_bag(_owner_for_change())
+    message = "Your bag is now empty" if removed else "Your bag was already empty"
+    if wants_fragment():
+        return _changed(_bag_block(), message)
+    return _redirect(url_for("bag.show_bag"), message)
+
+
+@bp.post("/wishlist/toggle")
+def toggle_wishlist() -> Response:
+    """Save an offer to the wishlist or take it out (the form says which)."""
+    form = WishlistForm()
+    next_url = safe_next(form.next.data, url_for("bag.show_wishlist"))
+    if not form.validate():
+        return _refuse(400, first_error(form))
+    saved = form.saved.data == "1"
+    try:
+        offer = services.set_wishlist(_owner_for_change(), form.offer.data.strip(), saved)
+    except BagError as error:
+        return _refuse(error.status, error.message)
+    message = (
+        f"Saved {offer.title} to your wishlist"
+        if saved
+        else f"Removed {offer.title} from your wishlist"
+    )
+    if wants_fragment():
+        if request.form.get("variant") == "wishlist":
+            return _changed(_wishlist_block(), message)
+        variant = "detail" if request.form.get("variant") == "detail" else "card"
+        part = get_template_attribute("_macros/bag.html", "wishlist_toggle")(
+            offer, saved, next_url, variant
+        )
+        return _changed(part, message)
+    return _redirect(next_url, message)
+
+
+def _wishlist_block() -> str:
+    items = services.wishlist_items(current_owner())
+    return render_block("bag/wishlist.html", "wishlist_contents", items=items)
+
+
+@bp.post("/wishlist/move")
+def move_to_bag() -> Response:
+    """Move a wishlist item to the bag."""
+    form = MoveToBagForm()
+    if not form.validate():
+        return _refuse(400, first_error(form))
+    try:
+        added = services.move_to_bag(_owner_for_change(), form.offer.data.strip(), form.token.data)
+    except BagError as error:
+        return _refuse(error.status, error.message)
+    message = (
+        f"Moved {added.offer.title} to your bag"
+        if not added.clamped
+        else _added_message(added) + f" {added.offer.title} left your wishlist."
+    )
+    if wants_fragment():
+        return _changed(_wishlist_block(), message)
+    return _redirect(url_for("bag.show_wishlist"), message)

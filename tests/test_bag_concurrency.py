@@ -1,0 +1,139 @@
+"""Concurrent clicks against gunicorn with four workers: no click lost, no 500."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from shop.catalog.services import DEFAULT_CATALOG
+from tests.conftest import fresh_database
+from tests.live import gunicorn, log_text
+
+EXTRA = """
+[[offers]]
+slug = "extra-{n}"
+category = "Extra"
+title = "Extra review {n}"
+description = "A generated offer for the concurrency tests."
+code_file = "extra.ts"
+code_note = "Generated."
+tags = ["extra"]
+image = "img/edge-block.svg"
+image_label = "Extra"
+image_alt = "Edge block."
+price_cents = 150000
+"""
+SLUGS = [
+    "five-me-flare-jacket",
+    "durable-object-denim",
+    "realtime-websocket-sync-kit",
+    "r2-bucket-hat",
+] + [f"extra-{n}" for n in range(6)]
+
+
+class Tab:
+    """One browser tab: the visitor's cookie and CSRF token, talking HTTP to the server."""
+
+    def __init__(self, base_url: str, cookie: str | None = None):
+        self.netloc = urlsplit(base_url).netloc
+        self.cookie = cookie
+        status, headers, body = self.request("GET", "/")
+        assert status == 200
+        for name, value in headers:
+            if name.lower() == "set-cookie" and value.startswith("shop_session="):
+                self.cookie = value.split(";")[0].split("=", 1)[1]
+        self.csrf = re.search(r'"X-CSRFToken": "([^"]+)"', body)[1]
+
+    def request(self, method: str, path: str, form: dict | None = None, htmx: bool = True):
+        conn = http.client.HTTPConnection(self.netloc, timeout=30)
+        headers = {}
+        if self.cookie:
+            headers["Cookie"] = f"shop_session={self.cookie}"
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["X-CSRFToken"] = self.csrf
+            if htmx:
+                headers["HX-Request"] = "true"
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        result = response.status, response.getheaders(), response.read().decode()
+        conn.close()
+        return result
+
+    def add(self, slug: str) -> int:
+        form = {"offer": slug, "quantity": "1", "token": secrets.token_urlsafe(16), "next": "/"}
+        return self.request("POST", "/bag/add", form)[0]
+
+    def wish(self, slug: str) -> int:
+        return self.request("POST", "/wishlist/toggle", {"offer": slug, "saved": "1"})[0]
+
+    def counters(self) -> tuple[int, int]:
+        body = self.request("GET", "/bag/counters")[2]
+        bag = re.search(r"Bag <span class=\"count\">(\d+)", body)[1]
+        wish = re.search(r"Wishlist <span class=\"count\">(\d+)", body)[1]
+        return int(bag), int(wish)
+
+    def lines(self) -> int:
+        return self.request("GET", "/bag")[2].count('<li class="bag-line"')
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """gunicorn with four workers on a fresh database holding ten offers."""
+    instance = tmp_path_factory.mktemp("concurrency")
+    catalog = instance / "offers.toml"
+    catalog.write_text(DEFAULT_CATALOG.read_text() + "".join(EXTRA.format(n=n) for n in range(6)))
+    with (
+        fresh_database(instance, "_concurrency", catalog) as url,
+        gunicorn(url, instance, 4) as base,
+    ):
+        yield base, instance
+
+
+def _no_errors_logged(instance: Path) -> None:
+    log = log_text(instance)
+    assert "Traceback" not in log, log[-3000:]
+
+
+def test_fifty_concurrent_adds_of_one_offer_end_at_the_cap(server):
+    base_url, instance = server
+    tab = Tab(base_url)
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(lambda _: tab.add("r2-bucket-hat"), range(50)))
+    assert len(statuses) == 50
+    assert statuses.count(200) == 50, statuses
+    assert tab.counters() == (10, 0)
+    assert tab.lines() == 1
+    _no_errors_logged(instance)
+
+
+def test_ten_concurrent_adds_of_different_offers_make_ten_lines(server):
+    base_url, instance = server
+    tab = Tab(base_url)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(tab.add, SLUGS))
+    assert statuses == [200] * 10
+    assert tab.lines() == 10
+    assert tab.counters() == (10, 0)
+    _no_errors_logged(instance)
+
+
+def test_two_tabs_adding_to_bag_and_wishlist_at_once_lose_nothing(server):
+    base_url, instance = server
+    first = Tab(base_url)
+    second = Tab(base_url, cookie=first.cookie)
+    jobs = [lambda: first.add("durable-object-denim"), lambda: second.wish("r2-bucket-hat")] * 5
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda job: job(), jobs))
+    assert statuses == [200] * 10
+    assert first.counters() == (5, 1)
+    assert second.counters() == (5, 1)
+    _no_errors_logged(instance)
