@@ -1,0 +1,1 @@
+"""Full-text search of the offers: the search service, its two backends, its pages."""

@@ -1,0 +1,163 @@
+"""The search pages: results at /search, the header box's suggestions at /search/suggest."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
+
+from shop.catalog import services as catalog
+from shop.catalog.models import Offer
+from shop.search import services
+from shop.web import clean_text, render_page, wants_fragment
+
+bp = Blueprint("search", __name__)
+
+PAGE_SIZE = 24
+SUGGESTIONS = 6
+TAG_FACETS = 12
+_PAGE_RE = re.compile(r"[0-9]+")
+# Highest page number worth computing an offset for; later pages are past the end anyway.
+_LAST_PAGE = 10**9
+# Schema objects of migration 0002, which the models do not describe.
+_INDEX_TABLES = re.compile(r"^offers_fts(_[a-z]+)?$")
+_INDEX_INDEXES = {"ix_offers_search_vector", "ix_offer_tags_search_key"}
+
+
+class MarkedText(str):
+    """A plain string (for URLs and comparisons) that a template shows with its matches marked."""
+
+    def __new__(cls, value: str, marked: Markup) -> MarkedText:
+        text = super().__new__(cls, value)
+        text.marked = marked
+        return text
+
+    def __html__(self) -> Markup:
+        return self.marked
+
+
+class HighlightedOffer:
+    """An offer whose shown text marks the query's words, for the shared card macro.
+
+    The marked fields are Markup (escaped, with ``<mark>`` around matches) and the tag names
+    MarkedText (links still get the plain name); the slug, image, price and the rest are the
+    offer's own values.
+    """
+
+    FIELDS = ("title", "category", "description", "code_file", "code_note")
+
+    def __init__(self, offer: Offer, query: services.Query) -> None:
+        self._offer = offer
+        self.marked: dict[str, Any] = {
+            name: services.highlight(getattr(offer, name), query) for name in self.FIELDS
+        }
+        self.marked["tag_names"] = [
+            MarkedText(name, services.highlight(name, query)) for name in offer.tag_names
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        marked = self.__dict__.get("marked", {})
+        if name in marked:
+            return marked[name]
+        return getattr(self.__dict__["_offer"], name)
+
+
+def _page(raw: str | None) -> int:
+    """The page number from ``?page=``: 1 when absent; 400 when it is not a whole number."""
+    if raw is None or raw == "":
+        return 1
+    digits = raw.lstrip("0") if _PAGE_RE.fullmatch(raw) else ""
+    if not digits:
+        abort(400, description="The page number must be a whole number from 1 up: 1, 2, 3…")
+    # Past the last page is a normal (empty) page; no need to count that far.
+    return int(digits) if len(digits) < len(str(_LAST_PAGE)) else _LAST_PAGE
+
+
+def _absolute(endpoint: str, **values: Any) -> str:
+    return current_app.jinja_env.globals["absolute_url"](endpoint, **values)
+
+
+def _search_args(query: str, tag: str | None, page: int | None = None) -> dict[str, Any]:
+    """The query string of a results page; empty values left out."""
+    args: dict[str, Any] = {}
+    if query:
+        args["q"] = query
+    if tag:
+        args["tag"] = tag
+    if page and page > 1:
+        args["page"] = page
+    return args
+
+
+@bp.get("/search")
+def results() -> Response:
+    """Every match, ranked, 24 a page; htmx gets the next page's cards to append."""
+    page = _page(request.args.get("page"))
+    query = clean_text(request.args.get("q"), services.MAX_QUERY_LENGTH)
+    tag = None
+    raw_tag = clean_text(request.args.get("tag"), 40)
+    if raw_tag:
+        # An unknown tag is no error here: it filters everything out, and the page says so.
+        tag = catalog.find_tag(raw_tag) or raw_tag
+    found = services.search(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, tag=tag)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    context = {
+        "query": query,
+        "search_query": query,
+        "tag": tag,
+        "page": page,
+        "pages": pages,
+        "results": found,
+        "offers": [HighlightedOffer(offer, found.query) for offer in found.offers],
+        "first": found.offset + 1,
+        "last": found.offset + len(found.offers),
+        "search_args": _search_args,
+        "fragment": wants_fragment(),
+    }
+    if wants_fragment():
+        return render_page("search/results.html", ["result_items", "live"], **context)
+    context.update(
+        canonical=_absolute("search.results", **_search_args(query, tag, page)),
+        facets=services.tag_counts(query, TAG_FACETS) if found.total else [],
+        all_tags=[] if found.total else catalog.all_tags(),
+    )
+    return render_page("search/results.html", [], **context)
+
+
+@bp.get("/search/suggest")
+def suggest() -> Response:
+    """The header box's list: at most six matches and the number of all of them."""
+    query = clean_text(request.args.get("q"), services.MAX_QUERY_LENGTH)
+    if not wants_fragment():
+        # Someone opened the list's address: the results page is what they want.
+        response = redirect(url_for("search.results", **_search_args(query, None)), 303)
+        response.vary.add("HX-Request")
+        return response
+    found = services.search(query, limit=SUGGESTIONS) if query else None
+    body = render_block("search/suggest.html", "popup", query=query, results=found)
+    response = Response(body)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.app_template_filter("highlight")
+def highlight_filter(value: str, query: services.Query) -> Markup:
+    """``{{ text | highlight(results.query) }}``: escaped text with the matches marked."""
+    return services.highlight(value, query)
+
+
+def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+    """Keep Alembic's autogenerate away from the search index, which 0002 owns."""
+    if type_ == "table" and name and _INDEX_TABLES.match(name):
+        return False
+    return not (type_ == "index" and name in _INDEX_INDEXES)
+
+
+@bp.record_once
+def _ignore_index_in_autogenerate(state) -> None:
+    migrate = state.app.extensions.get("migrate")
+    if migrate is not None:
+        migrate.configure_args.setdefault("include_object", _include_object)
