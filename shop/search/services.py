@@ -179,7 +179,7 @@ class _Engine:
             self.source, self.id = index, index.c.offer_id
             self.filter_id = index.c.offer_id
         else:
-            raise NotImplementedError(f"no full-text search on {self.dialect}")
+            raise RuntimeError(f"search supports SQLite and PostgreSQL, not {self.dialect}")
         self.filters: list = []
         self.tagged = None
         if tag is not None:
