@@ -47,20 +47,13 @@ def test_raw_non_utf8_path_bytes(client):
     [("POST", "/"), ("PUT", "/offers"), ("DELETE", "/offers/r2-bucket-hat"), ("PATCH", "/healthz")],
 )
 def test_method_not_allowed_is_a_405_page_with_allow(client, method, path):
-    response = client.open(path, method=method)
-    assert response.status_code in {400, 405}  # CSRF may answer first for POST
-    if response.status_code == 405:
-        assert "GET" in response.headers["Allow"]
-        assert "Method not allowed" in response.get_data(as_text=True)
-
-
-def test_post_to_a_get_route_with_a_token_is_405(client):
     import re
 
     token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
-    response = client.post("/", headers={"X-CSRFToken": token})
+    response = client.open(path, method=method, headers={"X-CSRFToken": token})
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
+    assert "Method not allowed" in response.get_data(as_text=True)
 
 
 def test_bad_input_changes_nothing(client, app):
