@@ -15,8 +15,8 @@ BAD_GETS = [
     ("/offers?tag=' OR 1=1 --", 404),
     ("/offers?tag=%25", 404),
     ("/offers?tag=" + "R" * 1500, 404),
-    ("/offers?" + "x=1&" * 600, 414),
-    ("/?q=" + "a" * 5000, 414),
+    ("/offers?" + "x=1&" * 17_000, 414),
+    ("/?q=" + "a" * 70_000, 414),
     ("/static/../shop/config.py", 404),
     ("/static/css/nope.css", 404),
 ]

@@ -20,7 +20,14 @@ Ranking, the same on both backends:
 
 Tiers also keep a search fast at scale: a page is filled from the first tiers, so a common
 word does not have every one of its thousands of matches scored (BM25 costs FTS5 about 1.5 µs
-a matching row; see bench/search.py).
+a matching row; see bench/search.py). On SQLite a tier can still be large (at 100,000 offers,
+"sync st" finds 5,800 offers with "sync" in a tag and a title word starting "st"), so BM25
+scores a tier in windows of ``SCORED_PER_WINDOW`` matches in id order (the catalogue's
+order): the first page is the best of the tier's first thousand matches, the next window's
+best follow once those run out. Below a thousand matches a tier, as in the shop's own
+catalogue, that is the exact BM25 order. The cap bounds the work of a page the way
+Elasticsearch's ``max_expansions`` or Typesense's ``max_candidates`` do; PostgreSQL, which
+tests a row's fields in place, ranks every match exactly.
 """
 
 from __future__ import annotations
@@ -156,6 +163,8 @@ TIERS: tuple[tuple[str, ...], ...] = (
     ("title", "tags"),
     ("title", "tags", "category"),
 )
+# SQLite: the most matches of one tier that BM25 scores at once (see the module's docstring).
+SCORED_PER_WINDOW = 1000
 # PostgreSQL's weight letter of each field (description and code line are D).
 PG_WEIGHTS = {"title": "A", "tags": "B", "category": "C"}
 
@@ -274,19 +283,44 @@ class _Engine:
         return [], self.count() if offset else 0  # past the end, or nothing matched
 
     def tier(self, fields: tuple[str, ...] | None, exact_keys: list[str], limit: int) -> list[int]:
-        """The best ``limit`` ids holding every word in ``fields`` (cumulative tiers)."""
+        """The best ``limit`` ids holding every word in ``fields`` (cumulative tiers).
+
+        BM25 is worked out in windows of ``SCORED_PER_WINDOW`` matches in id order (see the
+        module's docstring): a tier that small is ranked whole, a larger one window by
+        window, each window after the one before.
+        """
         conditions = [self._match(fields), *self.filters]  # a tier's match implies the query's
         if exact_keys:
             carrying = select(OfferTag.offer_id).where(OfferTag.key.in_(exact_keys))
             conditions.append(self.filter_id.not_in(carrying))
-        statement = (
-            select(self.id)
-            .select_from(self.source)
-            .where(*conditions)
-            .order_by(*self._rank(fields))
-            .limit(limit)
-        )
-        return list(db.session.scalars(statement))
+        found: list[int] = []
+        after = None
+        while len(found) < limit:
+            window = [*conditions] if after is None else [*conditions, self.id > after]
+            # FTS5 walks its matches in id order for nothing, and seeks to an id range.
+            members = list(
+                db.session.scalars(
+                    select(self.id)
+                    .select_from(self.source)
+                    .where(*window)
+                    .order_by(self.id)
+                    .limit(SCORED_PER_WINDOW)
+                )
+            )
+            if not members:
+                break
+            statement = (
+                select(self.id)
+                .select_from(self.source)
+                .where(*window, self.id <= members[-1])
+                .order_by(*self._rank(fields))
+                .limit(limit - len(found))
+            )
+            found += db.session.scalars(statement)
+            if len(members) < SCORED_PER_WINDOW:
+                break
+            after = members[-1]
+        return found
 
 
 def _exact_tag_keys(query: Query) -> list[str]:
