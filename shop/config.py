@@ -26,14 +26,34 @@ class Defaults:
     SESSION_LIFETIME_DAYS = 30
     # Largest request body accepted, in bytes.
     MAX_CONTENT_LENGTH = 64 * 1024
-    # Longest query string accepted, in bytes; longer ones answer 414.
-    MAX_QUERY_LENGTH = 2048
+    # Longest query string accepted, in bytes; longer ones answer 414. As large as the body
+    # limit, so that a script's 10,000-character search still gets a results page (the
+    # search cuts the query at 100 characters); the HTTP server in front may refuse less.
+    MAX_QUERY_LENGTH = 64 * 1024
     # Stripe: Checkout is used when a secret key is set.
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
     # Rate limits storage (flask-limiter URI); memory:// is per process.
     RATELIMIT_STORAGE_URI = "memory://"
+    # Sender of the shop's mail (From header); its domain also ends each Message-ID.
+    MAIL_FROM = "Edge goods <shop@localhost>"
+    # The SMTP server. None means "write each message to instance/outbox/ as an .eml file".
+    SMTP_HOST: str | None = None
+    # None means the usual port of SMTP_SECURITY: 587 (starttls), 465 (tls), 25 (none).
+    SMTP_PORT: int | None = None
+    # "starttls" (upgrade the connection; refuse servers that cannot), "tls" (TLS from the
+    # first byte) or "none" (plain text, only for a relay on the same machine).
+    SMTP_SECURITY = "starttls"
+    # Log in to the SMTP server as this user; None means "do not log in".
+    SMTP_USERNAME: str | None = None
+    # The SMTP user's password (never logged).
+    SMTP_PASSWORD: str | None = None
+    # Seconds to wait for the SMTP server to connect or answer.
+    SMTP_TIMEOUT = 10
+    # A CA bundle (PEM file) to trust for the SMTP server's certificate instead of the
+    # system's CAs, e.g. for a relay with a private CA. None means the system's.
+    SMTP_CA_FILE: str | None = None
 
     # Fixed Flask settings derived from the ones above in create_app.
     SESSION_COOKIE_NAME = "shop_session"
