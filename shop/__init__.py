@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import os
 import secrets
 import tempfile
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request, url_for
+from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
@@ -20,7 +23,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop.config import Defaults
 from shop.db import configure_engine
-from shop.extensions import compress, csrf, db, htmx, limiter, migrate
+from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.sessions import ServerSessionInterface
 from shop.web import format_money, render_page
 
@@ -114,23 +117,29 @@ def register_extensions(app: Flask) -> None:
     htmx.init_app(app)
     limiter.init_app(app)
     compress.init_app(app)
-    # login_manager is bound by the accounts package when sign-in exists.
+    login_manager.init_app(app)
+    # Session ids change at sign-in and the cookie is HttpOnly; Flask-Login's extra check
+    # of the client's address would sign out customers whose mobile network changes it.
+    login_manager.session_protection = None
     with app.app_context():
         configure_engine(db.engine)
     app.session_interface = ServerSessionInterface()
     # Import the models so that migrations and tests see every table.
+    import shop.accounts.models  # noqa: F401
     import shop.bag.models  # noqa: F401
     import shop.catalog.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach each domain's views."""
+    from shop.accounts.views import bp as accounts_bp
     from shop.bag.views import bp as bag_bp
     from shop.catalog.views import bp as catalog_bp
     from shop.search.views import bp as search_bp
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(bag_bp)
+    app.register_blueprint(accounts_bp)
     app.register_blueprint(search_bp)
 
 
@@ -147,6 +156,18 @@ ERROR_TEXT = {
     429: ("Too many requests", "Please wait a moment and try again."),
     500: ("Something went wrong", "The shop could not answer. Please try again in a moment."),
 }
+
+
+def _retry_text() -> str:
+    """When a limited visitor may try again, in words."""
+    limit = limiter.current_limit
+    seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
+    if seconds < 90:
+        wait = f"{seconds} second{'s' if seconds != 1 else ''}"
+    else:
+        minutes = math.ceil(seconds / 60)
+        wait = f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
+    return f"Too many attempts in a short time. Try again in {wait}."
 
 
 def register_errors(app: Flask) -> None:
@@ -175,6 +196,8 @@ def register_errors(app: Flask) -> None:
             detail = (
                 "Your form expired or was sent from another site. Reload the page and try again."
             )
+        if isinstance(error, RateLimitExceeded):
+            detail = _retry_text()
         response = render_error(code, detail)
         for name, value in error.get_headers():
             if name.lower() not in {"content-type", "content-length"}:
@@ -250,6 +273,7 @@ def register_headers(app: Flask) -> None:
 def register_templates(app: Flask) -> None:
     """Filters and globals the templates use."""
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -1,19 +1,23 @@
-"""Flask commands: ``catalog load``, ``sessions purge``."""
+"""Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import AppGroup
 
+from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
 from shop.sessions import purge_expired
 
 catalog_cli = AppGroup("catalog", help="Manage the offers.")
 sessions_cli = AppGroup("sessions", help="Manage visitor sessions.")
+users_cli = AppGroup("users", help="Manage customer accounts.")
 
 
 @catalog_cli.command("load")
@@ -37,7 +41,43 @@ def purge_command() -> None:
     click.echo(f"purged {removed} expired session(s) and {leftovers} bag or wishlist row(s)")
 
 
+def _valid_email(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _read_password(email: str) -> str:
+    """Ask twice on a terminal; read one line from stdin otherwise (scripts, pipes)."""
+    if sys.stdin.isatty():
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException(f"password refused: {problem}")
+    return password
+
+
+@users_cli.command("create-admin")
+@click.argument("email")
+def create_admin_command(email: str) -> None:
+    """Make EMAIL an administrator: promote its account, or create one (asking for the
+    password on a terminal, or reading it from the first line of stdin)."""
+    if not _valid_email(email.strip()):
+        raise click.ClickException(f"not an email address: {email!r}")
+    password = None if find_user(email) else _read_password(email)
+    try:
+        user, created = make_admin(email, password)
+    except AccountError as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"{'created' if created else 'promoted'} administrator {user.email}")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the shop's command groups to the app."""
     app.cli.add_command(catalog_cli)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(users_cli)

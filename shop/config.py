@@ -34,8 +34,18 @@ class Defaults:
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
-    # Rate limits storage (flask-limiter URI); memory:// is per process.
+    # Rate limits storage (flask-limiter URI); memory:// is per process, so several workers
+    # or servers need a shared one such as redis://127.0.0.1:6379/0.
     RATELIMIT_STORAGE_URI = "memory://"
+    # Limits on account forms (POSTs only), per client address and per email address typed.
+    RATELIMIT_SIGN_IN = "10 per minute;100 per day"
+    RATELIMIT_SIGN_IN_EMAIL = "5 per minute;30 per day"
+    RATELIMIT_REGISTER = "5 per minute;30 per day"
+    RATELIMIT_REGISTER_EMAIL = "3 per minute;10 per day"
+    RATELIMIT_RESET = "5 per minute;30 per day"
+    RATELIMIT_RESET_EMAIL = "3 per hour"
+    # Retry-After (and X-RateLimit-*) headers on limited views.
+    RATELIMIT_HEADERS_ENABLED = True
     # Sender of the shop's mail (From header); its domain also ends each Message-ID.
     MAIL_FROM = "Edge goods <shop@localhost>"
     # The SMTP server. None means "write each message to instance/outbox/ as an .eml file".

@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import DateTime, String, Text, delete, select, update
+from sqlalchemy import DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
@@ -36,7 +36,11 @@ from shop.db import write_connection
 from shop.extensions import db
 
 CSRF_KEY = "csrf_token"  # Flask-WTF's session key for its secret
+USER_KEY = "_user_id"  # Flask-Login's session key for the signed-in user
 SLIDE_EVERY = timedelta(hours=1)
+# A session that is not permanent (signed in without "keep me signed in") has a cookie
+# that the browser forgets when it closes, and a row that expires after a day idle.
+TRANSIENT_LIFETIME = timedelta(days=1)
 _SID_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
@@ -49,6 +53,9 @@ class SessionRecord(db.Model):
     data: Mapped[str] = mapped_column(Text, default="{}")
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The signed-in customer (Flask-Login's "_user_id"), so that a password change can end
+    # the customer's other sessions. No foreign key: rows are written after the view's work.
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 def now() -> datetime:
@@ -109,6 +116,25 @@ class ServerSession(CallbackDict, SessionMixin):
         """The stored key of this session (used by tables that belong to a visitor)."""
         return session_key(self.sid)
 
+    @property
+    def permanent(self) -> bool:
+        """Whether the cookie outlives the browser: yes unless set otherwise (a visitor's bag
+        and wishlist are kept for SESSION_LIFETIME_DAYS)."""
+        return bool(self.get("_permanent", True))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    @property
+    def user_id(self) -> int | None:
+        """The signed-in customer's id, if any."""
+        value = dict.get(self, USER_KEY)
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
 
 def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(
@@ -126,6 +152,28 @@ def regenerate(session: ServerSession) -> None:
     session.stored = False
     session.from_cookie = False
     session.modified = True
+
+
+def end(session: ServerSession) -> None:
+    """Forget everything in the session and give it a new id; the old row is deleted.
+
+    Called at sign-out, so the old id is worth nothing even to someone who copied it.
+    """
+    session.clear()
+    regenerate(session)
+
+
+def end_sessions_of(user_id: int, keep: ServerSession | None = None) -> int:
+    """Delete every stored session of the customer ``user_id`` except ``keep``.
+
+    Called when a password changes, so that whoever else was signed in is signed out.
+    Returns how many were ended.
+    """
+    condition = [SessionRecord.user_id == user_id]
+    if keep is not None:
+        condition.append(SessionRecord.id != keep.key)
+    with write_connection() as conn:
+        return conn.execute(delete(SessionRecord).where(*condition)).rowcount or 0
 
 
 def ensure_stored(session: ServerSession) -> None:
@@ -193,10 +241,12 @@ class ServerSessionInterface(SessionInterface):
         if session.accessed:
             response.vary.add("Cookie")
 
-        lifetime = app.permanent_session_lifetime
+        lifetime = app.permanent_session_lifetime if session.permanent else TRANSIENT_LIFETIME
         moment = now()
         new_json = _dumps(session)
         write = session.modified and (new_json != session.saved_json or not session.stored)
+        if write and session.regenerated_from and new_json == "{}":
+            write = False  # ended (sign-out): the old row goes, no empty row for the new id
         slide = (
             session.stored
             and not write
@@ -219,20 +269,24 @@ class ServerSessionInterface(SessionInterface):
                         .where(SessionRecord.id == session.key)
                         .values(expires_at=expires)
                     )
-                elif session.stored:
+                elif session.stored and write:
                     conn.execute(
                         update(SessionRecord)
                         .where(SessionRecord.id == session.key)
-                        .values(data=new_json, expires_at=expires)
+                        .values(data=new_json, expires_at=expires, user_id=session.user_id)
                     )
-                else:
+                elif write:
                     # Upsert: an expired row may still hold this key, and two first requests
                     # of the same visitor may arrive at once.
                     insert = (
                         postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
                     )
                     stmt = insert(SessionRecord).values(
-                        id=session.key, data=new_json, expires_at=expires, created_at=moment
+                        id=session.key,
+                        data=new_json,
+                        expires_at=expires,
+                        created_at=moment,
+                        user_id=session.user_id,
                     )
                     conn.execute(
                         stmt.on_conflict_do_update(
@@ -240,14 +294,18 @@ class ServerSessionInterface(SessionInterface):
                             set_={
                                 "data": stmt.excluded.data,
                                 "expires_at": stmt.excluded.expires_at,
+                                "user_id": stmt.excluded.user_id,
                             },
                         )
                     )
-            response.set_cookie(name, session.sid, expires=expires, **cookie)
+            # A transient session's cookie has no expiry: the browser forgets it on closing.
+            cookie_expires = expires if session.permanent else None
+            response.set_cookie(name, session.sid, expires=cookie_expires, **cookie)
             response.vary.add("Cookie")
         elif not session.from_cookie and session.accessed:
             # The page carries a CSRF token derived from this id: the browser must keep it.
-            response.set_cookie(name, session.sid, expires=moment + lifetime, **cookie)
+            cookie_expires = moment + lifetime if session.permanent else None
+            response.set_cookie(name, session.sid, expires=cookie_expires, **cookie)
             response.vary.add("Cookie")
 
 

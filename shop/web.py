@@ -52,3 +52,17 @@ def format_money(cents: int, currency: str = "USD") -> str:
     units, rest = divmod(cents, 100)
     amount = f"{units:,}" if rest == 0 else f"{units:,}.{rest:02d}"
     return f"{symbol}{amount}" if symbol else f"{amount} {currency}"
+
+
+def safe_next(value: str | None, default: str) -> str:
+    """A local path to go back to; anything else (other hosts, schemes) gives ``default``."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and len(value) <= 500
+        and all(31 < ord(char) < 127 for char in value)
+    ):
+        return value
+    return default

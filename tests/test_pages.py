@@ -60,7 +60,9 @@ class _Links(HTMLParser):
             self.sources.append(attributes["href"])
 
 
-@pytest.mark.parametrize("path", ["/", "/offers", "/offers/r2-bucket-hat", "/account"])
+@pytest.mark.parametrize(
+    "path", ["/", "/offers", "/offers/r2-bucket-hat", "/account/sign-in", "/account/register"]
+)
 def test_every_link_and_asset_on_a_page_answers(client, path):
     html = client.get(path).get_data(as_text=True)
     parser = _Links()
@@ -70,7 +72,7 @@ def test_every_link_and_asset_on_a_page_answers(client, path):
         target, _, anchor = href.partition("#")
         if target:
             assert target.startswith("/"), f"{href} leaves the shop"
-            response = client.get(target)
+            response = client.get(target, follow_redirects=True)  # /account: to sign in
             assert response.status_code == 200, href
             if anchor and target.split("?")[0] != path:
                 assert f'id="{anchor}"' in response.get_data(as_text=True), href
@@ -106,7 +108,16 @@ def test_offer_page_shows_its_offer_and_product_data(client, app, slug):
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/offers", "/offers?tag=R2", "/offers/r2-bucket-hat", "/account"]
+    "path",
+    [
+        "/",
+        "/offers",
+        "/offers?tag=R2",
+        "/offers/r2-bucket-hat",
+        "/account/sign-in",
+        "/account/register",
+        "/account/reset",
+    ],
 )
 def test_each_page_has_its_own_title_description_and_social_tags(client, path):
     html = client.get(path).get_data(as_text=True)

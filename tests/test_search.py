@@ -522,7 +522,7 @@ def test_every_link_on_the_results_page_answers(client):
     html = client.get("/search?q=state").get_data(as_text=True)
     for href in set(re.findall(r'href="(/[^"#]*)"', html)):
         href = href.replace("&amp;", "&")
-        assert client.get(href).status_code == 200, href
+        assert client.get(href, follow_redirects=True).status_code == 200, href
 
 
 def test_search_pages_have_no_inline_script_or_style(client):

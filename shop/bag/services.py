@@ -184,6 +184,87 @@ def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
     return added
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What joining a visitor's bag and wishlist to a customer's did."""
+
+    bag_lines: int  # offers of the visit's bag now in the customer's bag (added or raised)
+    clamped: int  # of those, lines whose quantities together passed the maximum
+    wishlist: int  # offers of the visit's wishlist new to the customer's wishlist
+
+
+def merge(visitor: Owner, customer: Owner) -> Merged:
+    """Move the visitor's bag and wishlist into the customer's, in one write transaction.
+
+    Quantities of an offer in both bags add up (to MAX_QUANTITY at most); the wishlists
+    join. The visitor's rows are deleted first, with RETURNING, and only what that delete
+    returned is added: a second sign-in running at the same time (a double submit) finds
+    the rows gone, so nothing is counted twice. The customer's line keeps its own unit price
+    when both bags hold the offer.
+    """
+    with write_transaction():
+        moved = db.session.execute(
+            delete(BagLine)
+            .where(*_owned(BagLine, visitor))
+            .returning(
+                BagLine.offer_id,
+                BagLine.quantity,
+                BagLine.unit_price_cents,
+                BagLine.currency,
+                BagLine.added_at,
+            )
+        ).all()
+        held = dict(
+            db.session.execute(
+                select(BagLine.offer_id, BagLine.quantity).where(
+                    *_owned(BagLine, customer),
+                    BagLine.offer_id.in_([row.offer_id for row in moved]),
+                )
+            ).all()
+        )
+        moment = _now()
+        for row in moved:
+            stmt = _insert(BagLine).values(
+                owner_type=customer.kind,
+                owner_id=customer.id,
+                offer_id=row.offer_id,
+                quantity=row.quantity,
+                unit_price_cents=row.unit_price_cents,
+                currency=row.currency,
+                added_at=row.added_at,
+                updated_at=moment,
+            )
+            total = BagLine.quantity + stmt.excluded.quantity
+            db.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["owner_type", "owner_id", "offer_id"],
+                    set_={
+                        "quantity": case((total > MAX_QUANTITY, MAX_QUANTITY), else_=total),
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+        clamped = sum(1 for row in moved if held.get(row.offer_id, 0) + row.quantity > MAX_QUANTITY)
+
+        wished = db.session.scalars(
+            delete(WishlistItem)
+            .where(*_owned(WishlistItem, visitor))
+            .returning(WishlistItem.offer_id)
+        ).all()
+        new_wishes = 0
+        for offer_id in wished:
+            stmt = _insert(WishlistItem).values(
+                owner_type=customer.kind, owner_id=customer.id, offer_id=offer_id, added_at=moment
+            )
+            inserted = db.session.execute(
+                stmt.on_conflict_do_nothing(
+                    index_elements=["owner_type", "owner_id", "offer_id"]
+                ).returning(WishlistItem.id)
+            ).scalar()
+            new_wishes += inserted is not None
+    return Merged(len(moved), clamped, new_wishes)
+
+
 # ---------------------------------------------------------------- reads
 
 

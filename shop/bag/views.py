@@ -25,6 +25,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
@@ -42,7 +43,7 @@ from shop.bag.services import Added, BagError, Counts, Owner
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
 from shop.sessions import ensure_stored
-from shop.web import wants_fragment
+from shop.web import safe_next, wants_fragment
 
 bp = Blueprint("bag", __name__)
 
@@ -50,27 +51,16 @@ NOTICE_KEY = "bag_notice"  # session key: the add to show in the notice after a 
 
 
 def current_owner() -> Owner:
-    """The owner of this request's bag and wishlist: the visitor's session."""
+    """The owner of this request's bag and wishlist: the signed-in customer, or else the
+    visitor's session."""
+    if current_user.is_authenticated:
+        return Owner("user", str(current_user.id))
     return Owner("session", session.key)
 
 
 def _has_state() -> bool:
     # A visitor whose session has no row yet cannot own anything: skip the queries.
-    return bool(getattr(session, "stored", False))
-
-
-def safe_next(value: str | None, default: str) -> str:
-    """A local path to go back to; anything else (other hosts, schemes) gives ``default``."""
-    if (
-        value
-        and value.startswith("/")
-        and not value.startswith("//")
-        and "\\" not in value
-        and len(value) <= 500
-        and all(31 < ord(char) < 127 for char in value)
-    ):
-        return value
-    return default
+    return current_user.is_authenticated or bool(getattr(session, "stored", False))
 
 
 @dataclass(frozen=True)

@@ -73,12 +73,6 @@ def show_offer(slug: str) -> str:
     )
 
 
-@bp.get("/account")
-def account() -> str:
-    """What an account is for, until sign-in exists."""
-    return render_template("catalog/account.html", canonical=_absolute("catalog.account"))
-
-
 @bp.get("/healthz")
 def healthz() -> Response:
     """200 when the database answers, 503 otherwise."""

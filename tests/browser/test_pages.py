@@ -27,7 +27,9 @@ PAGES = [
     "/offers",
     "/offers?tag=R2",
     *(f"/offers/{slug}" for slug in OFFERS),
-    "/account",
+    "/account/sign-in",
+    "/account/register",
+    "/account/reset",
     "/bag",
     "/wishlist",
 ]

@@ -1,0 +1,1 @@
+"""Customer accounts: registration, sign-in, password reset, the account page."""

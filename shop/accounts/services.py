@@ -1,0 +1,238 @@
+"""Accounts: registration, password checks, sign-in checks, reset links, administrators.
+
+Passwords are hashed with Werkzeug's scrypt and never stored, logged or echoed. Email
+addresses are kept trimmed and in lower case, which is what makes them unique.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from shop.accounts.models import User
+from shop.db import write_transaction
+from shop.extensions import db
+
+MIN_PASSWORD = 10
+# scrypt's cost grows with the input; a cap keeps a 64 KiB "password" from costing much.
+MAX_PASSWORD = 200
+RESET_MAX_AGE = 3600  # seconds a password-reset link works
+RESET_SALT = "password-reset"
+
+
+class AccountError(Exception):
+    """A request about an account that cannot be carried out; ``field`` names the form field
+    the message belongs to (None: the form as a whole)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def now() -> datetime:
+    """The current time, timezone-aware (tests move it to expire reset links)."""
+    return datetime.now(UTC)
+
+
+def normalize_email(value: str | None) -> str:
+    """The address as it is stored: without surrounding spaces, in lower case."""
+    return (value or "").strip().lower()
+
+
+# ---------------------------------------------------------------- passwords
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 10,000 most common passwords (shipped in common-passwords.txt), in lower case."""
+    text = resources.files("shop.accounts").joinpath("common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def password_problem(password: str, email: str = "") -> str | None:
+    """Why ``password`` will not do, or None when it is good enough."""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    lowered = password.strip().lower()
+    if lowered in common_passwords():
+        return "That password is one of the most common ones. Choose another."
+    if email and lowered == normalize_email(email):
+        return "Your password must not be your email address."
+    return None
+
+
+def hash_password(password: str) -> str:
+    """Werkzeug's scrypt hash of the password (salted; the method is named in the hash)."""
+    return generate_password_hash(password, method="scrypt")
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password("not the password of anyone at all")
+
+
+# ---------------------------------------------------------------- users
+
+
+def get_user(user_id: int) -> User | None:
+    """The user with this id, if any."""
+    return db.session.get(User, user_id)
+
+
+def find_user(email: str) -> User | None:
+    """The user with this address (any case, surrounding spaces aside), if any."""
+    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+def register(name: str, email: str, password: str) -> User:
+    """Create a customer; raises AccountError if the address is taken or the password weak."""
+    email = normalize_email(email)
+    problem = password_problem(password, email)
+    if problem:
+        raise AccountError(problem, "password")
+    moment = now()
+    user = User(
+        name=name.strip(),
+        email=email,
+        password_hash=hash_password(password),
+        is_admin=False,
+        created_at=moment,
+        password_changed_at=moment,
+    )
+    try:
+        with write_transaction():
+            db.session.add(user)
+    except IntegrityError:
+        # Checked by the unique constraint, not by a read before: two registrations of one
+        # address at once cannot both pass.
+        raise AccountError(
+            "An account with this email already exists. Sign in, or reset its password.",
+            "email",
+        ) from None
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user whose address and password these are, or None.
+
+    An unknown address costs the same scrypt work as a wrong password, so the answer's
+    timing does not tell which addresses have accounts.
+    """
+    user = find_user(email)
+    if user is None or len(password) > MAX_PASSWORD:
+        check_password_hash(_dummy_hash(), password[:MAX_PASSWORD])
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Set a new password after checking the current one."""
+    if not check_password_hash(user.password_hash, current[:MAX_PASSWORD]):
+        raise AccountError("That is not your current password.", "current_password")
+    set_password(user, new)
+
+
+def set_password(user: User, password: str) -> None:
+    """Set a new password (which also spends every reset link sent before)."""
+    problem = password_problem(password, user.email)
+    if problem:
+        raise AccountError(problem, "password")
+    with write_transaction():
+        user.password_hash = hash_password(password)
+        user.password_changed_at = now()
+
+
+def make_admin(email: str, password: str | None) -> tuple[User, bool]:
+    """Promote the user with this address, or create one (``password`` then required).
+
+    Returns the user and whether it was created.
+    """
+    user = find_user(email)
+    if user is not None:
+        with write_transaction():
+            user.is_admin = True
+        return user, False
+    if password is None:
+        raise AccountError("A new administrator needs a password.", "password")
+    normalized = normalize_email(email)
+    user = register(normalized.split("@")[0] or normalized, normalized, password)
+    with write_transaction():
+        user.is_admin = True
+    return user, True
+
+
+def count_users() -> int:
+    """How many accounts exist."""
+    return db.session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def list_users(limit: int = 200) -> list[User]:
+    """The newest accounts first."""
+    return list(db.session.scalars(select(User).order_by(User.id.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------- reset links
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous's timestamp signer on the module's clock, so tests can move time."""
+
+    def get_timestamp(self) -> int:
+        return int(now().timestamp())
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=RESET_SALT, signer=_ClockedSigner)
+
+
+def _fingerprint(user: User) -> str:
+    # Part of a hash of the password hash: a new password (even the same one, re-salted)
+    # changes it, which spends every link made before. Nothing of the hash leaks.
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def make_reset_token(user: User) -> str:
+    """A signed token for a reset link: the user, and the password it may replace."""
+    return _serializer().dumps([user.id, _fingerprint(user)])
+
+
+def dummy_reset_token() -> str:
+    """A token of the same shape for no one (the reset mail is built either way)."""
+    return _serializer().dumps([0, "0" * 16])
+
+
+def read_reset_token(token: str) -> User:
+    """The user a reset link is for; AccountError says why the link does not work."""
+    try:
+        user_id, fingerprint = _serializer().loads(token, max_age=RESET_MAX_AGE)
+    except SignatureExpired:
+        raise AccountError(
+            "This link has expired: links work for one hour. Ask for a new one."
+        ) from None
+    except (BadSignature, TypeError, ValueError):
+        raise AccountError("This link is not valid. Ask for a new one.") from None
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not isinstance(fingerprint, str):
+        raise AccountError("This link is not valid. Ask for a new one.")
+    if not hmac.compare_digest(fingerprint, _fingerprint(user)):
+        raise AccountError(
+            "This link was already used, or the password changed since it was sent. "
+            "Ask for a new one."
+        )
+    return user

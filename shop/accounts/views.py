@@ -1,0 +1,372 @@
+"""Sign in, register, sign out, reset a password, the account page, the administrators' page.
+
+Plain forms: each POST answers 303 to the next page, or the same form again with its errors
+and a 4xx status, every field kept but the passwords. Sign-in issues a new session id and
+joins the visit's bag and wishlist to the customer's; sign-out ends the session; a changed
+password ends the customer's other sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+
+from shop import mail
+from shop.accounts import services
+from shop.accounts.forms import (
+    ChangePasswordForm,
+    RegisterForm,
+    ResetPasswordForm,
+    ResetRequestForm,
+    SignInForm,
+    SignOutForm,
+    normalized,
+)
+from shop.accounts.models import User
+from shop.accounts.services import AccountError
+from shop.bag import services as bag_services
+from shop.bag.services import Owner
+from shop.extensions import htmx, limiter, login_manager
+from shop.sessions import end, end_sessions_of, regenerate
+from shop.web import safe_next
+
+bp = Blueprint("accounts", __name__)
+
+FORM_EXPIRED = "This form had expired, so nothing was done. Check it and send it again."
+
+
+# ---------------------------------------------------------------- Flask-Login
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The signed-in customer of a session (Flask-Login stores the id as text)."""
+    return services.get_user(int(user_id)) if user_id.isdigit() else None
+
+
+@login_manager.unauthorized_handler
+def ask_to_sign_in() -> Response:
+    """A page that needs an account sends the visitor to sign in, and back afterwards."""
+    target = url_for("accounts.sign_in", next=request.full_path.rstrip("?"))
+    flash("Sign in to see that page.", "info")
+    if htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+def _config_limit(key: str) -> Callable[[], str]:
+    return lambda: current_app.config[key]
+
+
+def _email_key() -> str:
+    # Counted per address whatever the case or spaces, so varying them does not help.
+    return "email:" + services.normalize_email(request.form.get("email"))[:254]
+
+
+def limited(name: str) -> Callable:
+    """Limit POSTs to this view per client address and per email address typed
+    (RATELIMIT_<NAME> and RATELIMIT_<NAME>_EMAIL)."""
+
+    def decorate(view: Callable) -> Callable:
+        by_email = limiter.limit(
+            _config_limit(f"RATELIMIT_{name}_EMAIL"),
+            key_func=_email_key,
+            methods=["POST"],
+            scope=f"{name.lower()}-email",
+        )
+        by_address = limiter.limit(
+            _config_limit(f"RATELIMIT_{name}"), methods=["POST"], scope=name.lower()
+        )
+        return by_address(by_email(view))
+
+    return decorate
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _render(template: str, status: int = 200, **context: Any) -> Response:
+    if request.endpoint and not request.view_args:  # not for pages of a reset link
+        context.setdefault(
+            "canonical", current_app.jinja_env.globals["absolute_url"](request.endpoint)
+        )
+    response = make_response(render_template(template, **context), status)
+    # Pages with forms about passwords are never kept by a cache or the back button's copy.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_error(form: FlaskForm, message: str, field: str | None = None) -> None:
+    """Attach ``message`` to ``field`` of the form, or to the form as a whole."""
+    if field and field in form:
+        form[field].errors = [*form[field].errors, message]
+    else:
+        form.form_errors.append(message)
+
+
+def _expired(form: FlaskForm) -> bool:
+    """Whether CSRFProtect refused this POST (see :func:`form_expired`): the view shows the
+    form again, filled in as sent, with the message."""
+    if g.get("form_expired"):
+        form.validate()  # fill in the errors of the fields too, so nothing is hidden
+        form.form_errors.insert(0, FORM_EXPIRED)
+        return True
+    return False
+
+
+def _next(default: str | None = None) -> str:
+    return safe_next(request.values.get("next"), default or url_for("accounts.account"))
+
+
+def _sign_in(user: User, remember: bool) -> None:
+    """Sign ``user`` in on a new session id and join the visit's bag and wishlist to theirs."""
+    visitor = Owner("session", session.key)
+    had_state = bool(getattr(session, "stored", False))
+    regenerate(session)
+    login_user(user)
+    session.permanent = remember
+    if not had_state:
+        return
+    merged = bag_services.merge(visitor, Owner("user", str(user.id)))
+    parts = []
+    if merged.bag_lines:
+        items = "item" if merged.bag_lines == 1 else "items"
+        verb = "was" if merged.bag_lines == 1 else "were"
+        parts.append(f"{merged.bag_lines} {items} from this visit {verb} added to your bag.")
+    if merged.clamped:
+        parts.append(
+            f"{merged.clamped} reached the most one order can hold ({bag_services.MAX_QUANTITY})."
+        )
+    if merged.wishlist:
+        offers = "offer" if merged.wishlist == 1 else "offers"
+        parts.append(f"{merged.wishlist} saved {offers} joined your wishlist.")
+    if parts:
+        flash(" ".join(parts), "success")
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> Response:
+    """A form of these pages sent without a valid CSRF token (an old tab, a double submit
+    after the session id changed, another site): nothing is done, and the person gets the
+    form back as they sent it instead of an error page."""
+    if current_user.is_authenticated and request.endpoint in {
+        "accounts.sign_in",
+        "accounts.register",
+    }:
+        return redirect(_next(), 303)  # already signed in: the first submit did it
+    if not current_user.is_authenticated and request.endpoint in {
+        "accounts.sign_out",
+        "accounts.change_password",
+    }:
+        return redirect(url_for("accounts.sign_in"), 303)
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None:
+        raise error
+    g.form_expired = True
+    return view(**(request.view_args or {}))
+
+
+# ---------------------------------------------------------------- sign in and out
+
+
+@bp.route("/account/sign-in", methods=["GET", "POST"])
+@limited("SIGN_IN")
+def sign_in() -> Response:
+    """Sign in with email and password."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_next(), 303)
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = _next("")
+        return _render("accounts/sign_in.html", form=form)
+    if _expired(form):
+        return _render("accounts/sign_in.html", 400, form=form)
+    if not form.validate():
+        return _render("accounts/sign_in.html", 400, form=form)
+    user = services.authenticate(form.email.data, form.password.data)
+    if user is None:
+        _form_error(form, "That email and password do not match an account.")
+        return _render("accounts/sign_in.html", 400, form=form)
+    _sign_in(user, bool(form.remember.data))
+    flash(f"Welcome back, {user.name}.", "success")
+    return redirect(_next(), 303)
+
+
+@bp.post("/account/sign-out")
+def sign_out() -> Response:
+    """Sign out: the session row goes, and the browser gets a new, empty session."""
+    form = SignOutForm()
+    if _expired(form) and current_user.is_authenticated:
+        return _account_page(sign_out_form=form, status=400)
+    logout_user()
+    end(session)
+    flash("You are signed out.", "success")
+    return redirect(url_for("catalog.home"), 303)
+
+
+@bp.route("/account/register", methods=["GET", "POST"])
+@limited("REGISTER")
+def register() -> Response:
+    """Create an account; the visit's bag and wishlist become the new customer's."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(_next(), 303)
+    form = RegisterForm()
+    if request.method == "GET":
+        form.next.data = _next("")
+        return _render("accounts/register.html", form=form)
+    if _expired(form) or not form.validate():
+        return _render("accounts/register.html", 400, form=form)
+    try:
+        user = services.register(form.name.data, form.email.data, form.password.data)
+    except AccountError as error:
+        _form_error(form, error.message, error.field)
+        return _render("accounts/register.html", 400, form=form)
+    _sign_in(user, remember=True)
+    flash(f"Welcome, {user.name}: your account is ready.", "success")
+    return redirect(_next(), 303)
+
+
+# ---------------------------------------------------------------- the account page
+
+
+def _account_page(status: int = 200, **forms: FlaskForm) -> Response:
+    forms.setdefault("password_form", ChangePasswordForm(formdata=None))
+    forms.setdefault("sign_out_form", SignOutForm(formdata=None))
+    return _render("accounts/account.html", status, user=current_user, **forms)
+
+
+@bp.get("/account")
+@login_required
+def account() -> Response:
+    """The customer's name, email and password; orders once there are any."""
+    return _account_page()
+
+
+@bp.post("/account/password")
+@login_required
+def change_password() -> Response:
+    """Change the password; every other session of the customer ends."""
+    form = ChangePasswordForm()
+    form.user_email = current_user.email
+    if _expired(form) or not form.validate():
+        return _account_page(password_form=form, status=400)
+    try:
+        services.change_password(current_user, form.current_password.data, form.password.data)
+    except AccountError as error:
+        _form_error(form, error.message, error.field)
+        return _account_page(password_form=form, status=400)
+    end_sessions_of(current_user.id, keep=session)
+    regenerate(session)  # and this one goes on under a new id
+    flash("Your password is changed. You were signed out everywhere else.", "success")
+    return redirect(url_for("accounts.account"), 303)
+
+
+# ---------------------------------------------------------------- password reset
+
+
+@bp.route("/account/reset", methods=["GET", "POST"])
+@limited("RESET")
+def request_reset() -> Response:
+    """Ask for a reset link. The answer is the same whether the address has an account."""
+    form = ResetRequestForm()
+    if request.method == "GET":
+        return _render("accounts/reset_request.html", form=form)
+    if _expired(form) or not form.validate():
+        return _render("accounts/reset_request.html", 400, form=form)
+    email = normalized(form)
+    user = services.find_user(email)
+    # The message is built for an unknown address too and only its delivery differs, on a
+    # background thread: the answer takes the same time either way.
+    token = services.make_reset_token(user) if user else services.dummy_reset_token()
+    message = mail.compose(
+        email,
+        "Reset your Edge goods password",
+        "password_reset",
+        name=user.name if user else "",
+        link=url_for("accounts.reset_password", token=token, _external=True),
+        minutes=services.RESET_MAX_AGE // 60,
+    )
+    if user is not None:
+        mail.send_later(message)
+    flash(
+        f"If an account uses {email}, a link to choose a new password is on its way. "
+        "It works for one hour.",
+        "success",
+    )
+    return redirect(url_for("accounts.request_reset"), 303)
+
+
+def _reset_user(token: str) -> User:
+    if len(token) > 300:
+        raise AccountError("This link is not valid. Ask for a new one.")
+    return services.read_reset_token(token)
+
+
+@bp.route("/account/reset/<token>", methods=["GET", "POST"])
+@limiter.limit(_config_limit("RATELIMIT_RESET"), methods=["POST"], scope="reset-password")
+def reset_password(token: str) -> Response:
+    """Choose a new password from an emailed link: signed, one hour, used once."""
+    try:
+        user = _reset_user(token)
+    except AccountError as error:
+        return _render("accounts/reset_invalid.html", 400, message=error.message)
+    form = ResetPasswordForm()
+    form.user_email = user.email
+    if request.method == "GET":
+        return _render("accounts/reset_password.html", form=form, user=user, token=token)
+    if _expired(form) or not form.validate():
+        return _render("accounts/reset_password.html", 400, form=form, user=user, token=token)
+    services.set_password(user, form.password.data)  # the link is spent from here on
+    end_sessions_of(user.id)
+    if current_user.is_authenticated:
+        logout_user()
+    _sign_in(user, remember=False)
+    flash("Your password is changed and you are signed in.", "success")
+    return redirect(url_for("accounts.account"), 303)
+
+
+# ---------------------------------------------------------------- administrators
+
+
+def admin_required(view: Callable) -> Callable:
+    """Only administrators; others signed in get 403, visitors are asked to sign in."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(403, description="This page is for the shop's administrators.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("/admin")
+@admin_required
+def admin() -> Response:
+    """The administrators' page: the accounts (orders join them with checkout)."""
+    return _render("accounts/admin.html", users=services.list_users(), total=services.count_users())

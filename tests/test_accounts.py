@@ -1,0 +1,702 @@
+"""Accounts: register, sign in and out, the merge of the visit's bag, session ids, password
+changes and resets, rate limits, administrators. Through the test client, on the suite's
+database; mail goes to the outbox or to a real local SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import func, select
+
+from shop import mail
+from shop.accounts import services
+from shop.accounts.models import User
+from shop.bag.models import BagLine, WishlistItem
+from shop.extensions import db
+from shop.sessions import SessionRecord, session_key
+from tests.pagetext import page_text
+from tests.shopper import Shopper
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a different long passphrase 7"
+COOKIE = "shop_session"
+HAT, KIT, DENIM = "r2-bucket-hat", "realtime-websocket-sync-kit", "durable-object-denim"
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def csrf(client, path: str = "/account/sign-in") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+
+
+def post(client, path: str, data: dict, token: str | None = None, **options):
+    data = dict(data)
+    if token is None:
+        token = csrf(client, path if "/reset/" not in path else "/account/sign-in")
+    if token:
+        data["csrf_token"] = token
+    return client.post(path, data=data, **options)
+
+
+def register(client, email_address: str, name: str = "Ada Lovelace", password: str = PASSWORD):
+    return post(
+        client,
+        "/account/register",
+        {"name": name, "email": email_address, "password": password, "confirm": password},
+    )
+
+
+def sign_in(client, email_address: str, password: str = PASSWORD, **extra):
+    return post(client, "/account/sign-in", {"email": email_address, "password": password, **extra})
+
+
+def sign_out(client):
+    return post(client, "/account/sign-out", {}, token=csrf(client, "/account"))
+
+
+def sid(client) -> str | None:
+    cookie = client.get_cookie(COOKIE)
+    return cookie.value if cookie else None
+
+
+def with_sid(app, value: str):
+    """A second browser that holds the cookie ``value``."""
+    other = app.test_client()
+    other.set_cookie(COOKIE, value)
+    return other
+
+
+def signed_in(client) -> bool:
+    response = client.get("/account")
+    return response.status_code == 200
+
+
+def unique_email() -> str:
+    return f"ada-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def user_of(app, address: str) -> User | None:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == address.strip().lower()))
+        if user is not None:
+            db.session.expunge(user)
+        db.session.rollback()
+        return user
+
+
+def session_rows(app, user_id: int) -> int:
+    with app.app_context():
+        count = db.session.scalar(
+            select(func.count()).select_from(SessionRecord).where(SessionRecord.user_id == user_id)
+        )
+        db.session.rollback()
+        return count
+
+
+def outbox(app) -> list[email.message.EmailMessage]:
+    assert mail.wait_for_outgoing()
+    folder = Path(app.instance_path) / "outbox"
+    files = sorted(folder.glob("*.eml")) if folder.exists() else []
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+
+
+def reset_link(message) -> str:
+    text = message.get_body(("plain",)).get_content()
+    return re.search(r"http://localhost(/account/reset/\S+)", text)[1]
+
+
+@pytest.fixture
+def customer(app):
+    """A registered customer, signed out: (email, user id)."""
+    address = unique_email()
+    client = app.test_client()
+    assert register(client, address).status_code == 303
+    assert sign_out(client).status_code == 303
+    return address, user_of(app, address).id
+
+
+# ---------------------------------------------------------------- register
+
+
+def test_register_creates_a_signed_in_customer(app, client):
+    response = register(client, "  Ada.Lovelace@Example.COM ")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/account"
+    user = user_of(app, "ada.lovelace@example.com")
+    assert user.name == "Ada Lovelace" and not user.is_admin
+    assert user.password_hash.startswith("scrypt:") and PASSWORD not in user.password_hash
+    page = client.get("/account").get_data(as_text=True)
+    assert "ada.lovelace@example.com" in page and "Ada Lovelace" in page
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": ""}, "Enter your name."),
+        ({"email": "not-an-email"}, "Enter an email address like name@example.com."),
+        ({"email": ""}, "Enter your email address."),
+        ({"password": "short one", "confirm": "short one"}, "Use at least 10 characters."),
+        ({"password": "Password123", "confirm": "Password123"}, "most common"),
+        ({"password": "qwertyuiop", "confirm": "qwertyuiop"}, "most common"),
+        ({"confirm": "something else entirely"}, "The two passwords are not the same."),
+        ({"password": "x" * 201, "confirm": "x" * 201}, "Use at most 200 characters."),
+        ({"name": "n" * 101}, "Use at most 100 characters."),
+    ],
+)
+def test_register_refuses_bad_input_and_keeps_what_was_typed(app, client, fields, message):
+    data = {"name": "Grace Hopper", "email": "grace@example.com", "password": PASSWORD}
+    data["confirm"] = PASSWORD
+    data.update(fields)
+    response = post(client, "/account/register", data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert message in page_text(html)
+    assert 'role="alert"' in html and 'aria-invalid="true"' in html
+    if fields.get("name", "x") and "name" not in fields:
+        assert 'value="Grace Hopper"' in html
+    if "email" not in fields:
+        assert 'value="grace@example.com"' in html
+    for secret in {data["password"], data["confirm"]}:
+        assert f'value="{secret}"' not in html
+    assert user_of(app, "grace@example.com") is None
+
+
+def test_an_address_registers_once_whatever_its_case(app, client, customer):
+    address, _ = customer
+    response = register(client, "  " + address.upper() + " ", name="Someone Else")
+    assert response.status_code == 400
+    assert "already exists" in page_text(response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+
+
+# ---------------------------------------------------------------- sign in and out
+
+
+def test_sign_in_and_out(app, client, customer):
+    address, user_id = customer
+    response = sign_in(client, address.upper())
+    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    assert signed_in(client)
+    assert session_rows(app, user_id) == 1
+    old = sid(client)
+    response = sign_out(client)
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    assert not signed_in(client)
+    assert session_rows(app, user_id) == 0  # the row is gone, not just emptied
+    assert not signed_in(with_sid(app, old))
+
+
+@pytest.mark.parametrize(
+    ("address", "password"),
+    [("known", "wrong password, long"), ("nobody@example.com", PASSWORD)],
+)
+def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(
+    app, client, customer, address, password
+):
+    address = customer[0] if address == "known" else address
+    response = sign_in(client, address, password)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "That email and password do not match an account." in page_text(html)
+    assert f'value="{address}"' in html and password not in html
+    assert not signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"email": "no-at-sign", "password": PASSWORD}, "Enter an email address like"),
+        ({"email": "", "password": PASSWORD}, "Enter your email address."),
+        ({"email": "a@example.com", "password": ""}, "Enter your password."),
+    ],
+)
+def test_sign_in_refuses_malformed_input(client, data, message):
+    response = post(client, "/account/sign-in", data)
+    assert response.status_code == 400
+    assert message in page_text(response.get_data(as_text=True))
+
+
+def test_sign_in_without_csrf_token_does_nothing_and_keeps_the_form(client, customer):
+    response = post(
+        client, "/account/sign-in", {"email": customer[0], "password": PASSWORD}, token=""
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "This form had expired" in page_text(html)
+    assert f'value="{customer[0]}"' in html and PASSWORD not in html
+    assert not signed_in(client)
+
+
+def test_sign_in_issues_a_new_session_id(app, client, customer):
+    shopper = Shopper(client)
+    shopper.add(HAT)
+    planted = sid(client)
+    assert sign_in(client, customer[0]).status_code == 303
+    assert sid(client) != planted
+    # The planted id is worth nothing now: its row is gone, and it is not signed in.
+    with app.app_context():
+        assert db.session.get(SessionRecord, session_key(planted)) is None
+        db.session.rollback()
+    assert not signed_in(with_sid(app, planted))
+
+
+@pytest.mark.parametrize(
+    ("next_value", "expected"),
+    [
+        ("/bag", "/bag"),
+        ("/offers?tag=R2", "/offers?tag=R2"),
+        ("//evil.example", "/account"),
+        ("https://evil.example", "/account"),
+        ("javascript:alert(1)", "/account"),
+        ("/\\evil.example", "/account"),
+        ("", "/account"),
+    ],
+)
+def test_next_only_goes_to_a_path_of_this_shop(client, customer, next_value, expected):
+    response = sign_in(client, customer[0], next=next_value)
+    assert response.status_code == 303
+    assert response.headers["Location"] == expected
+
+
+def test_a_page_that_needs_an_account_asks_to_sign_in_and_comes_back(client, customer):
+    response = client.get("/account")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/account/sign-in?next=/account"
+    form = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'name="next" type="hidden" value="/account"' in form
+    assert sign_in(client, customer[0], next="/account").headers["Location"] == "/account"
+
+
+def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(client, customer):
+    def cookie_header(response) -> SimpleCookie:
+        jar = SimpleCookie()
+        for header in response.headers.getlist("Set-Cookie"):
+            jar.load(header)
+        return jar
+
+    response = sign_in(client, customer[0])
+    assert not cookie_header(response)[COOKIE]["expires"]
+    sign_out(client)
+    response = sign_in(client, customer[0], remember="y")
+    assert cookie_header(response)[COOKIE]["expires"]
+
+
+# ---------------------------------------------------------------- the merge
+
+
+def _bag(app, user_id: int) -> dict[int, int]:
+    with app.app_context():
+        rows = db.session.execute(
+            select(BagLine.offer_id, BagLine.quantity).where(
+                BagLine.owner_type == "user", BagLine.owner_id == str(user_id)
+            )
+        ).all()
+        db.session.rollback()
+        return dict(rows)
+
+
+def _wishes(app, user_id: int) -> set[int]:
+    with app.app_context():
+        rows = db.session.scalars(
+            select(WishlistItem.offer_id).where(
+                WishlistItem.owner_type == "user", WishlistItem.owner_id == str(user_id)
+            )
+        ).all()
+        db.session.rollback()
+        return set(rows)
+
+
+def test_sign_in_joins_the_visits_bag_and_wishlist(app, client, customer):
+    address, user_id = customer
+    # The customer's own bag, from another device: 8 hats, a wish for the kit.
+    device = app.test_client()
+    sign_in(device, address)
+    own = Shopper(device)
+    own.add(HAT, quantity="8")
+    own.wish(KIT, True)
+
+    visit = Shopper(client)
+    visit.add(HAT, quantity="5")
+    visit.add(DENIM, quantity="2")
+    visit.wish(KIT, True)
+    visit.wish(DENIM, True)
+    response = sign_in(client, address)
+    message = page_text(client.get(response.headers["Location"]).get_data(as_text=True))
+    assert "2 items from this visit were added to your bag." in message
+    assert "1 reached the most one order can hold (10)." in message
+    assert "1 saved offer joined your wishlist." in message
+
+    quantities = Shopper(client).quantities()
+    assert quantities == {HAT: 10, DENIM: 2}
+    assert Shopper(client).counters() == (12, 2)
+    assert Shopper(device).quantities() == quantities  # the same bag on both devices
+    with app.app_context():
+        # Nothing left under the visit's session.
+        assert (
+            db.session.scalar(
+                select(func.count()).select_from(BagLine).where(BagLine.owner_type == "session")
+            )
+            == 0
+        )
+
+
+def test_a_double_submitted_sign_in_counts_nothing_twice(app, client, customer):
+    address, user_id = customer
+    visit = Shopper(client)
+    visit.add(HAT, quantity="3")
+    visit.wish(KIT, True)
+    old, token = sid(client), csrf(client)
+    data = {"email": address, "password": PASSWORD, "csrf_token": token}
+    first = client.post("/account/sign-in", data=data)
+    # The browser sends the second click with the cookie it had before the first answer.
+    second = with_sid(app, old).post("/account/sign-in", data=data)
+    assert first.status_code == second.status_code == 303
+    # And a third from the tab that already got the new cookie: no error, nothing done.
+    third = client.post("/account/sign-in", data=data)
+    assert third.status_code == 303
+    assert _bag(app, user_id) == {_offer_id(app, HAT): 3}
+    assert _wishes(app, user_id) == {_offer_id(app, KIT)}
+
+
+def test_two_sign_ins_of_one_visit_at_once_count_nothing_twice(app, customer):
+    """The merge deletes the visit's rows first and adds only what it deleted: run it from
+    two threads at once, many times, and the bag never holds more than the visit had."""
+    from shop.bag.services import Owner, merge
+
+    address, user_id = customer
+    for round_number in range(5):
+        client = app.test_client()
+        Shopper(client).add(DENIM, quantity="1")
+        visitor = Owner("session", session_key(sid(client)))
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def run(visitor=visitor, barrier=barrier, errors=errors):
+            try:
+                with app.app_context():
+                    barrier.wait()
+                    merge(visitor, Owner("user", str(user_id)))
+                    db.session.remove()
+            except Exception as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        assert _bag(app, user_id) == {_offer_id(app, DENIM): round_number + 1}
+
+
+def _offer_id(app, slug: str) -> int:
+    from shop.catalog.models import Offer
+
+    with app.app_context():
+        value = db.session.scalar(select(Offer.id).where(Offer.slug == slug))
+        db.session.rollback()
+        return value
+
+
+# ---------------------------------------------------------------- passwords
+
+
+def test_changing_the_password_signs_out_everywhere_else(app, client, customer):
+    address, user_id = customer
+    other = app.test_client()
+    sign_in(other, address)
+    sign_in(client, address)
+    before = sid(client)
+    data = {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    response = post(client, "/account/password", data, token=csrf(client, "/account"))
+    assert response.status_code == 303
+    assert signed_in(client) and sid(client) != before
+    assert not signed_in(other)
+    assert session_rows(app, user_id) == 1
+    assert sign_in(app.test_client(), address).status_code == 400
+    assert sign_in(app.test_client(), address, NEW_PASSWORD).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"current_password": "not it at all", "password": NEW_PASSWORD},
+            "That is not your current password.",
+        ),
+        ({"current_password": PASSWORD, "password": "1234567890"}, "most common"),
+        ({"current_password": PASSWORD, "password": "short"}, "at least 10"),
+    ],
+)
+def test_a_refused_password_change_changes_nothing(app, client, customer, data, message):
+    sign_in(client, customer[0])
+    data = {**data, "confirm": data["password"]}
+    response = post(client, "/account/password", data, token=csrf(client, "/account"))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert message in page_text(html)
+    assert data["password"] not in html and data["current_password"] not in html
+    assert sign_in(app.test_client(), customer[0]).status_code == 303
+
+
+# ---------------------------------------------------------------- password reset
+
+
+def _ask_reset(client, address: str):
+    return post(client, "/account/reset", {"email": address}, token=csrf(client, "/account/reset"))
+
+
+def test_a_reset_request_answers_the_same_whether_the_address_exists(app, client, customer):
+    known = _ask_reset(client, customer[0])
+    unknown = _ask_reset(client, "nobody-" + customer[0])
+    assert known.status_code == unknown.status_code == 303
+    assert known.headers["Location"] == unknown.headers["Location"]
+    page = page_text(client.get("/account/reset").get_data(as_text=True))
+    assert "a link to choose a new password is on its way" in page
+    messages = outbox(app)
+    assert len(messages) == 1  # only the address with an account gets mail
+    message = messages[0]
+    assert message["To"] == customer[0]
+    assert message.get_body(("html",)) is not None
+    assert PASSWORD not in message.as_string()
+
+
+def test_reset_link_sets_a_new_password_once(app, client, customer):
+    address, user_id = customer
+    other = app.test_client()
+    sign_in(other, address)
+    _ask_reset(client, address)
+    link = reset_link(outbox(app)[0])
+    form = client.get(link)
+    assert form.status_code == 200 and address in page_text(form.get_data(as_text=True))
+    data = {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    response = post(client, link, data)
+    assert response.status_code == 303 and response.headers["Location"] == "/account"
+    assert signed_in(client) and not signed_in(other)
+    assert sign_in(app.test_client(), address).status_code == 400
+    assert sign_in(app.test_client(), address, NEW_PASSWORD).status_code == 303
+    # The link is spent.
+    again = client.get(link)
+    assert again.status_code == 400
+    assert "already used" in page_text(again.get_data(as_text=True))
+    assert post(app.test_client(), link, data).status_code == 400
+
+
+def test_a_reset_link_expires_after_an_hour(app, client, customer, monkeypatch):
+    _ask_reset(client, customer[0])
+    link = reset_link(outbox(app)[0])
+    moment = services.now()
+    monkeypatch.setattr(services, "now", lambda: moment + timedelta(minutes=59))
+    assert client.get(link).status_code == 200
+    monkeypatch.setattr(services, "now", lambda: moment + timedelta(minutes=61))
+    response = client.get(link)
+    assert response.status_code == 400
+    assert "expired" in page_text(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda token: token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+        lambda token: "x" + token,
+        lambda token: "not-a-token",
+        lambda token: "a" * 400,
+        lambda token: token.split(".")[0] + ".." + token.split(".")[-1],
+    ],
+)
+def test_a_tampered_reset_link_does_not_work(app, client, customer, mangle):
+    _ask_reset(client, customer[0])
+    link = reset_link(outbox(app)[0])
+    token = link.rsplit("/", 1)[1]
+    response = client.get("/account/reset/" + mangle(token))
+    assert response.status_code == 400
+    assert "not valid" in page_text(response.get_data(as_text=True))
+
+
+def test_a_reset_token_for_no_one_does_not_work(app, client):
+    with app.test_request_context():
+        token = services.dummy_reset_token()
+    assert client.get("/account/reset/" + token).status_code == 400
+
+
+def test_a_refused_new_password_keeps_the_link_working(app, client, customer):
+    _ask_reset(client, customer[0])
+    link = reset_link(outbox(app)[0])
+    response = post(client, link, {"password": "password123", "confirm": "password123"})
+    assert response.status_code == 400
+    assert "most common" in page_text(response.get_data(as_text=True))
+    assert client.get(link).status_code == 200
+
+
+# ---------------------------------------------------------------- mail through SMTP
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _HeldServer:
+    """An SMTP handler that holds each message until the test lets it through."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.received: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 10)
+        self.received.append(envelope.content)
+        return "250 OK"
+
+
+def test_a_reset_is_mailed_through_smtp_without_the_answer_waiting(app, client, customer):
+    handler = _HeldServer()
+    port = _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none")
+        response = _ask_reset(client, customer[0])
+        # The answer came while the server still holds the message: the request did not wait
+        # for the mail server, so its timing says nothing about the address.
+        assert response.status_code == 303
+        assert handler.received == []
+        handler.release.set()
+        assert mail.wait_for_outgoing()
+        assert len(handler.received) == 1
+        message = email.message_from_bytes(handler.received[0], policy=email.policy.default)
+        assert message["To"] == customer[0]
+        link = reset_link(message)
+        assert client.get(link).status_code == 200
+    finally:
+        handler.release.set()
+        controller.stop()
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+def test_sign_in_is_limited_per_address_with_a_page_that_says_when(app, customer):
+    app.config["RATELIMIT_SIGN_IN_EMAIL"] = "3 per minute"
+    client = app.test_client()
+    for _ in range(3):
+        assert sign_in(client, customer[0], "wrong password, long").status_code == 400
+    # Another case or spaces are the same address; the right password does not get past.
+    response = sign_in(client, " " + customer[0].upper(), PASSWORD)
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) <= 60
+    text = page_text(response.get_data(as_text=True))
+    assert "Too many" in text and "Try again in" in text
+    # Another address from the same client is still welcome.
+    assert sign_in(client, "someone-else@example.com").status_code == 400
+
+
+def test_sign_in_is_limited_per_client_address(app):
+    app.config["RATELIMIT_SIGN_IN"] = "4 per minute"
+    client = app.test_client()
+    statuses = [sign_in(client, f"user{n}@example.com").status_code for n in range(6)]
+    assert statuses == [400] * 4 + [429] * 2
+
+
+def test_registration_and_reset_are_limited(app, client):
+    app.config["RATELIMIT_REGISTER"] = "2 per minute"
+    app.config["RATELIMIT_RESET_EMAIL"] = "2 per hour"
+    statuses = [register(client, "bad address").status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+    statuses = [_ask_reset(client, "someone@example.com").status_code for _ in range(3)]
+    assert statuses == [303, 303, 429]
+
+
+REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL")
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="SHOP_TEST_REDIS_URL is not set (.ci/run sets it)")
+def test_limits_count_across_servers_sharing_redis(app, customer):
+    """Two app servers with one Redis: attempts on either count against the one limit."""
+    from shop import create_app
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    config = {
+        key: app.config[key] for key in ("TESTING", "DATABASE_URL", "SECRET_KEY", "PUBLIC_URL")
+    }
+    servers = [
+        create_app(
+            {
+                **config,
+                "INSTANCE_PATH": Path(app.instance_path) / name,
+                "RATELIMIT_STORAGE_URI": REDIS_URL,
+                "RATELIMIT_KEY_PREFIX": prefix,
+                "RATELIMIT_SIGN_IN_EMAIL": "4 per minute",
+            }
+        )
+        for name in ("a", "b")
+    ]
+    statuses = []
+    for attempt in range(6):
+        client = servers[attempt % 2].test_client()
+        statuses.append(sign_in(client, customer[0], "wrong password, long").status_code)
+    assert statuses == [400] * 4 + [429] * 2
+
+
+# ---------------------------------------------------------------- administrators
+
+
+def test_create_admin_reads_the_password_from_stdin(app, runner):
+    result = runner.invoke(args=["users", "create-admin", "Owner@Example.com"], input=PASSWORD)
+    assert result.exit_code == 0, result.output
+    assert "created administrator owner@example.com" in result.output
+    user = user_of(app, "owner@example.com")
+    assert user.is_admin
+    assert sign_in(app.test_client(), "owner@example.com").status_code == 303
+
+
+def test_create_admin_promotes_an_existing_customer(app, runner, customer):
+    result = runner.invoke(args=["users", "create-admin", customer[0]])
+    assert result.exit_code == 0, result.output
+    assert "promoted" in result.output
+    assert user_of(app, customer[0]).is_admin
+
+
+@pytest.mark.parametrize(
+    ("email_address", "password", "message"),
+    [
+        ("not-an-email", PASSWORD, "not an email address"),
+        ("owner@example.com", "short", "at least 10"),
+        ("owner@example.com", "password123", "most common"),
+    ],
+)
+def test_create_admin_refuses_bad_input(app, runner, email_address, password, message):
+    result = runner.invoke(args=["users", "create-admin", email_address], input=password)
+    assert result.exit_code != 0
+    assert message in result.output
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_only_administrators_see_the_admin_page(app, client, runner, customer):
+    assert client.get("/admin").status_code == 303  # visitors: sign in first
+    sign_in(client, customer[0])
+    assert "Admin</a>" not in client.get("/").get_data(as_text=True)
+    assert client.get("/admin").status_code == 403
+    runner.invoke(args=["users", "create-admin", customer[0]])
+    home = client.get("/").get_data(as_text=True)
+    assert '<a href="/admin">Admin</a>' in home
+    page = client.get("/admin")
+    assert page.status_code == 200 and customer[0] in page.get_data(as_text=True)
