@@ -1,8 +1,10 @@
-"""Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``."""
+"""Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``,
+``orders export``, ``orders expire``."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -13,11 +15,14 @@ from flask.cli import AppGroup
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
+from shop.orders.export import OrderFilter, write_csv
+from shop.orders.services import expire_pending
 from shop.sessions import purge_expired
 
 catalog_cli = AppGroup("catalog", help="Manage the offers.")
 sessions_cli = AppGroup("sessions", help="Manage visitor sessions.")
 users_cli = AppGroup("users", help="Manage customer accounts.")
+orders_cli = AppGroup("orders", help="Export and expire orders.")
 
 
 @catalog_cli.command("load")
@@ -76,8 +81,42 @@ def create_admin_command(email: str) -> None:
     click.echo(f"{'created' if created else 'promoted'} administrator {user.email}")
 
 
+@orders_cli.command("export")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only orders placed on this day (UTC) or later, as YYYY-MM-DD.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the CSV to this file instead of the standard output.",
+)
+def export_orders_command(since: datetime, output: Path | None) -> None:
+    """Write the orders placed since --since as CSV, newest first (the admin's export)."""
+    expire_pending()  # as the admin pages do: no stale "waiting for payment"
+    filters = OrderFilter(since=since.replace(tzinfo=UTC))
+    if output is None:
+        write_csv(sys.stdout, filters)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            count = write_csv(stream, filters)
+    except OSError as error:
+        raise click.ClickException(f"could not write {output}: {error.strerror}") from None
+    click.echo(f"exported {count} order(s) to {output}")
+
+
+@orders_cli.command("expire")
+def expire_orders_command() -> None:
+    """Expire the orders left waiting for payment for more than a day."""
+    click.echo(f"expired {expire_pending()} order(s) left waiting for payment")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the shop's command groups to the app."""
     app.cli.add_command(catalog_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(orders_cli)

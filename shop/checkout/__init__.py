@@ -1,0 +1,1 @@
+"""The checkout: the buyer's context form, its saved draft, order placement."""

@@ -1,0 +1,1 @@
+"""Orders and their lines, order status pages, the owner's order views."""

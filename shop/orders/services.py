@@ -1,0 +1,182 @@
+"""Orders: references, access links, status changes, and the mail they send.
+
+An order's page is open to its owner: the signed-in customer it belongs to, or whoever holds
+its link, which carries a key derived from the reference with the app's secret (HMAC), so
+the key is never stored and a replayed checkout can give the same link again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, url_for
+from sqlalchemy import select, update
+
+from shop import mail
+from shop.bag.models import BagLine
+from shop.checkout.models import DraftField
+from shop.db import write_transaction
+from shop.extensions import db
+from shop.orders.models import Order
+
+log = logging.getLogger(__name__)
+
+# Crockford's base32 without I, L, O, U: nothing to misread over the phone.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PENDING_FOR = timedelta(hours=24)  # then a pending_payment order expires
+
+
+def now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def new_reference() -> str:
+    """A fresh reference such as EG-7K3Q-9XPM: 40 random bits, not guessable."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"EG-{chars[:4]}-{chars[4:]}"
+
+
+def access_key(reference: str) -> str:
+    """The key in a visitor's link to the order ``reference``."""
+    secret = str(current_app.secret_key).encode()
+    digest = hmac.new(secret, b"order:" + reference.encode(), hashlib.sha256).hexdigest()
+    return digest[:32]
+
+
+def key_matches(reference: str, key: str | None) -> bool:
+    """Whether ``key`` opens the order ``reference``."""
+    return bool(key) and hmac.compare_digest(access_key(reference), str(key)[:64])
+
+
+def order_url(order: Order, external: bool = False) -> str:
+    """The order's page, with the key that opens it to whoever holds the link."""
+    return url_for(
+        "orders.show_order",
+        reference=order.reference,
+        key=access_key(order.reference),
+        _external=external,
+    )
+
+
+def get_order(reference: str) -> Order | None:
+    """The order with this reference (any case), if any."""
+    if not reference or len(reference) > 16:
+        return None
+    return db.session.scalar(select(Order).where(Order.reference == reference.upper()))
+
+
+def find_by_session(session_id: str) -> Order | None:
+    """The order whose Stripe Checkout Session this is, if any."""
+    return db.session.scalar(select(Order).where(Order.stripe_session_id == session_id))
+
+
+def orders_of_user(user_id: int) -> list[Order]:
+    """A customer's orders, newest first."""
+    return list(
+        db.session.scalars(select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()))
+    )
+
+
+def _empty_bag_and_draft(order: Order) -> None:
+    """The buyer's bag and checkout draft go once the order is placed (invoice) or paid."""
+    owned = {"owner_type": order.owner_type, "owner_id": order.owner_id}
+    for model in (BagLine, DraftField):
+        db.session.execute(
+            model.__table__.delete().where(
+                *(getattr(model, column) == value for column, value in owned.items())
+            )
+        )
+
+
+def mark_paid(order_id: int) -> bool:
+    """Mark the order paid, once: True only for the call that made the change.
+
+    One conditional UPDATE decides, so a webhook and the success page running at the same
+    time cannot both act. The one that wins empties the bag and the draft, and sends the
+    mail. An order that expired before the payment arrived is paid all the same.
+    """
+    moment = now()
+    with write_transaction():
+        changed = db.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status.in_(("pending_payment", "expired")))
+            .values(status="paid", paid_at=moment, updated_at=moment)
+        ).rowcount
+        if not changed:
+            return False
+        order = db.session.get(Order, order_id)
+        _empty_bag_and_draft(order)
+    db.session.refresh(order)
+    send_order_mail(order, "paid")
+    return True
+
+
+def mark_expired(order_id: int) -> bool:
+    """Stripe says the order's Checkout Session expired: a pending order expires too."""
+    moment = now()
+    with write_transaction():
+        changed = db.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.status == "pending_payment")
+            .values(status="expired", updated_at=moment)
+        ).rowcount
+    return bool(changed)
+
+
+def expire_pending(older_than: timedelta = PENDING_FOR) -> int:
+    """Orders waiting for payment longer than ``older_than`` expire; returns how many."""
+    moment = now()
+    with write_transaction():
+        changed = db.session.execute(
+            update(Order)
+            .where(Order.status == "pending_payment", Order.created_at < moment - older_than)
+            .values(status="expired", updated_at=moment)
+        ).rowcount
+    return changed or 0
+
+
+def send_order_mail(order: Order, event: str) -> None:
+    """The buyer's confirmation and the shop's notification, for ``event`` "placed" (invoice
+    mode) or "paid" (Stripe). Sent in the background: a slow mail server never holds up the
+    answer, and a failure is logged, never lost silently or shown as an error."""
+    subject = (
+        f"Your order {order.reference} is paid"
+        if event == "paid"
+        else f"Your order {order.reference} is placed"
+    )
+    try:
+        link = order_url(order, external=True)
+        mail.send_later(
+            mail.compose(order.email, subject, "order_buyer", order=order, event=event, link=link)
+        )
+        owner = current_app.config.get("ORDERS_EMAIL") or current_app.config["MAIL_FROM"]
+        mail.send_later(
+            mail.compose(
+                owner,
+                f"New order {order.reference} ({order.status_label})",
+                "order_owner",
+                order=order,
+                event=event,
+                admin_link=url_for("orders_admin.show", reference=order.reference, _external=True),
+            )
+        )
+    except Exception:  # the order stands whatever happens to its mail
+        log.exception("could not queue the mail of order %s", order.reference)
+
+
+def can_view(order: Order, key: str | None) -> bool:
+    """Whether this request may see ``order``: the signed-in customer it belongs to, the
+    visit that placed it, or whoever holds its link (``key``)."""
+    from flask import session
+    from flask_login import current_user
+
+    if current_user.is_authenticated and order.user_id == current_user.id:
+        return True
+    if order.owner_type == "session" and order.owner_id == getattr(session, "key", None):
+        return True
+    return key_matches(order.reference, key)

@@ -1,0 +1,589 @@
+"""The administrators' orders: access, the list (order, pages, filters, search), one order and
+its status form, the CSV export, the ``orders`` commands and the expiry of unpaid orders.
+
+Orders are inserted directly as rows (``add_orders``); the checkout that places them is
+tested on its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from shop.db import write_transaction
+from shop.extensions import db
+from shop.orders.models import Order, OrderLine
+from shop.orders.services import new_reference
+
+PASSWORD = "correct horse battery staple"
+LINES = (("Edge architecture review", 450000, 2), ("R2 migration plan", 1250, 1))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def csrf_token(client, path: str = "/account/register") -> str:
+    html = client.get(path).get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+
+
+def register(client) -> str:
+    address = f"admin-{uuid.uuid4().hex[:10]}@example.com"
+    response = client.post(
+        "/account/register",
+        data={
+            "name": "Grace Hopper",
+            "email": address,
+            "password": PASSWORD,
+            "confirm": PASSWORD,
+            "csrf_token": csrf_token(client),
+        },
+    )
+    assert response.status_code == 303
+    return address
+
+
+@pytest.fixture
+def admin(app, runner):
+    """A signed-in administrator's browser."""
+    client = app.test_client()
+    address = register(client)
+    result = runner.invoke(args=["users", "create-admin", address])
+    assert result.exit_code == 0, result.output
+    return client
+
+
+@pytest.fixture
+def customer(app):
+    """A signed-in customer's browser (no administrator)."""
+    client = app.test_client()
+    register(client)
+    return client
+
+
+def order_values(**values) -> dict:
+    """Every column of an order, with ``values`` instead of the defaults."""
+    moment = values.pop("created_at", None) or datetime.now(UTC)
+    row = {
+        "reference": new_reference(),
+        "checkout_token": uuid.uuid4().hex,
+        "owner_type": "session",
+        "owner_id": uuid.uuid4().hex,
+        "user_id": None,
+        "status": "submitted",
+        "name": "Ada Lovelace",
+        "email": f"ada-{uuid.uuid4().hex[:8]}@example.com",
+        "company": "Analytical Engines",
+        "role": "CTO",
+        "hosting": "gcp",
+        "hosting_other": "",
+        "traffic_amount": 1200,
+        "traffic_unit": "per_second",
+        "stateful": "Sessions in Redis",
+        "files": "Uploads to S3",
+        "compliance_json": json.dumps(["gdpr", "soc2"]),
+        "compliance_notes": "EU customers",
+        "cloudflare_json": json.dumps(["workers", "r2"]),
+        "notes": "Call after 3 pm",
+        "currency": "USD",
+        "stripe_session_id": None,
+        "payment_attempt": 0,
+        "created_at": moment,
+        "updated_at": moment,
+        "paid_at": None,
+    }
+    row.update(values)
+    return row
+
+
+def add_orders(app, *specs: dict, lines=LINES) -> list[str]:
+    """Insert one order per spec (column values, see ``order_values``) with ``lines``;
+    returns their references."""
+    references = []
+    with app.app_context():
+        with write_transaction():
+            for spec in specs:
+                order = Order(
+                    **order_values(**spec),
+                    total_cents=sum(price * quantity for _, price, quantity in lines),
+                )
+                order.lines = [
+                    OrderLine(
+                        offer_id=None,
+                        slug=re.sub(r"[^a-z0-9]+", "-", title.lower()),
+                        title=title,
+                        unit_price_cents=price,
+                        currency="USD",
+                        quantity=quantity,
+                    )
+                    for title, price, quantity in lines
+                ]
+                db.session.add(order)
+                references.append(order.reference)
+        db.session.remove()
+    return references
+
+
+def add_order(app, **values) -> str:
+    return add_orders(app, values)[0]
+
+
+def stored(app, reference: str) -> Order:
+    with app.app_context():
+        order = db.session.scalar(select(Order).where(Order.reference == reference))
+        db.session.expunge(order)
+        db.session.rollback()
+        return order
+
+
+def listed(html: str) -> list[str]:
+    """The references the list shows, in order."""
+    return re.findall(r'<a href="/admin/orders/(EG-[0-9A-Z-]+)">', html)
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+def ago(**delta) -> datetime:
+    return datetime.now(UTC) - timedelta(**delta)
+
+
+# ---------------------------------------------------------------- access
+
+
+def routes(reference: str) -> list[tuple[str, str]]:
+    return [
+        ("get", "/admin/orders"),
+        ("get", "/admin/orders.csv"),
+        ("get", f"/admin/orders/{reference}"),
+        ("post", f"/admin/orders/{reference}/status"),
+    ]
+
+
+def call(client, method: str, path: str):
+    if method == "get":
+        return client.get(path)
+    return client.post(path, data={"status": "cancelled", "csrf_token": csrf_token(client, "/")})
+
+
+def test_visitors_are_asked_to_sign_in(app, client):
+    reference = add_order(app)
+    for method, path in routes(reference):
+        response = call(client, method, path)
+        assert response.status_code == 303, path
+        assert response.headers["Location"].startswith("/account/sign-in?next="), path
+    assert stored(app, reference).status == "submitted"
+
+
+def test_customers_are_refused(app, customer):
+    reference = add_order(app)
+    for method, path in routes(reference):
+        assert call(customer, method, path).status_code == 403, path
+    assert stored(app, reference).status == "submitted"
+
+
+def test_administrators_are_let_in(app, admin):
+    reference = add_order(app)
+    for method, path in routes(reference):
+        response = call(admin, method, path)
+        assert response.status_code == (303 if method == "post" else 200), path
+    assert stored(app, reference).status == "cancelled"
+
+
+# ---------------------------------------------------------------- the list
+
+
+def test_the_list_shows_the_newest_first(app, admin):
+    old, new, middle = add_orders(
+        app,
+        {"created_at": ago(days=3), "name": "Old Buyer"},
+        {"created_at": ago(hours=1), "status": "paid", "paid_at": ago(minutes=30)},
+        {"created_at": ago(days=1)},
+    )
+    response = admin.get("/admin/orders")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert listed(html) == [new, middle, old]
+    assert "Old Buyer" in html and "Paid" in html and "$9,012.50" in html
+    assert '<th scope="col">Reference</th>' in html and "<caption" in html
+    assert '<label class="field-label" for="orders-status">' in html
+    assert '<label class="field-label" for="orders-q">' in html
+    assert 'href="/admin/orders.csv"' in html
+
+
+def test_the_list_has_pages_of_fifty(app, admin):
+    references = add_orders(app, *({"created_at": ago(minutes=minute)} for minute in range(53)))
+    first = admin.get("/admin/orders").get_data(as_text=True)
+    assert listed(first) == references[:50]
+    assert "page 1 of 2" in first and 'href="/admin/orders?page=2"' in first
+    second = admin.get("/admin/orders?page=2").get_data(as_text=True)
+    assert listed(second) == references[50:]
+    assert 'rel="prev" href="/admin/orders?page=1"' in second
+    past = admin.get("/admin/orders?page=3")
+    assert past.status_code == 200
+    assert listed(past.get_data(as_text=True)) == []
+    assert "There is no page 3." in past.get_data(as_text=True)
+    far = admin.get("/admin/orders?page=99999999999999999999")
+    assert far.status_code == 200 and listed(far.get_data(as_text=True)) == []
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "2x", " 2"])
+def test_a_malformed_page_is_refused(app, admin, page):
+    response = admin.get("/admin/orders", query_string={"page": page})
+    assert response.status_code == 400
+    assert "The page number must be a whole number" in response.get_data(as_text=True)
+
+
+def test_the_list_filters_by_status(app, admin):
+    paid, submitted = add_orders(
+        app, {"status": "paid", "paid_at": ago(hours=1)}, {"status": "submitted"}
+    )
+    html = admin.get("/admin/orders?status=paid").get_data(as_text=True)
+    assert listed(html) == [paid]
+    assert '<option value="paid" selected>' in html
+    assert 'href="/admin/orders.csv?status=paid"' in html
+    everything = admin.get("/admin/orders?status=").get_data(as_text=True)
+    assert set(listed(everything)) == {paid, submitted}
+
+
+def test_an_unknown_status_is_refused(app, admin):
+    response = admin.get("/admin/orders?status=shipped")
+    assert response.status_code == 400
+    assert "There is no such order status" in response.get_data(as_text=True)
+    assert admin.get("/admin/orders.csv?status=shipped").status_code == 400
+
+
+def test_the_list_searches_references_and_emails(app, admin):
+    first, second, third = add_orders(
+        app,
+        {"reference": "EG-AAAA-BBBB", "email": "grace@navy.example", "created_at": ago(hours=3)},
+        {"reference": "EG-CCCC-DDDD", "email": "ada@engines.example", "created_at": ago(hours=2)},
+        {"reference": "EG-EEEE-FFFF", "email": "ADA.B@Other.example", "created_at": ago(hours=1)},
+    )
+
+    def search(text: str) -> list[str]:
+        response = admin.get("/admin/orders", query_string={"q": text})
+        assert response.status_code == 200
+        return listed(response.get_data(as_text=True))
+
+    assert search("EG-AAAA-BBBB") == [first]
+    assert search("eg-cccc-dddd") == [second]
+    assert search("cccc") == [second]
+    assert search("  eeee-f ") == [third]
+    assert search("ada") == [third, second]
+    assert search("ADA@ENGINES") == [second]
+    assert search("other.example") == [third]
+    assert search("nobody") == []
+    html = admin.get("/admin/orders?q=ada&status=submitted").get_data(as_text=True)
+    assert listed(html) == [third, second]
+    assert 'value="ada"' in html
+    assert 'href="/admin/orders.csv?status=submitted&amp;q=ada"' in html
+    assert "No order matches these filters" in admin.get("/admin/orders?q=zzz").get_data(
+        as_text=True
+    )
+
+
+def test_like_wildcards_are_literal(app, admin):
+    underscore, other, percent = add_orders(
+        app,
+        {"email": "a_b@example.com", "created_at": ago(hours=3)},
+        {"email": "axb@example.com", "created_at": ago(hours=2)},
+        {"email": "100%real@example.com", "created_at": ago(hours=1)},
+    )
+
+    def search(text: str) -> list[str]:
+        return listed(admin.get("/admin/orders", query_string={"q": text}).get_data(as_text=True))
+
+    assert search("a_b") == [underscore]
+    assert search("_") == [underscore]
+    assert search("%") == [percent]
+    assert search("0%r") == [percent]
+    assert search("a%b") == []
+    assert search("\\") == []
+    assert set(search("example")) == {underscore, other, percent}
+
+
+def test_the_search_is_cut_at_100_characters(app, admin):
+    reference = add_order(app, email="x" * 60 + "@example.com")
+    html = admin.get("/admin/orders", query_string={"q": "x" * 100 + "y"}).get_data(as_text=True)
+    assert listed(html) == []  # cut to 100 x: longer than any address here
+    assert 'value="' + "x" * 100 + '"' in html
+    html = admin.get("/admin/orders", query_string={"q": "x" * 60 + "\x00"}).get_data(as_text=True)
+    assert listed(html) == [reference]
+
+
+# ---------------------------------------------------------------- one order
+
+
+def test_an_order_shows_its_context(app, admin):
+    reference = add_order(
+        app,
+        status="paid",
+        stripe_session_id="cs_test_a1b2c3",
+        payment_attempt=1,
+        paid_at=ago(minutes=5),
+        hosting="other",
+        hosting_other="Hetzner <b>bare metal</b>",
+    )
+    response = admin.get(f"/admin/orders/{reference.lower()}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert f"Order {reference}" in html
+    assert "cs_test_a1b2c3" in html
+    assert "Paid" in html and "Not paid" not in html
+    assert "Edge architecture review" in html and "R2 migration plan" in html
+    assert "$9,012.50" in html
+    assert "Other: Hetzner &lt;b&gt;bare metal&lt;/b&gt;" in html
+    assert "1,200 requests per second" in html
+    assert "GDPR, SOC 2" in html and "Workers, R2" in html
+    assert "Call after 3 pm" in html
+    assert f'action="/admin/orders/{reference}/status"' in html
+    for status in ("contacted", "scheduled", "completed", "cancelled"):
+        assert f'<option value="{status}"' in html
+    assert '<option value="paid"' not in html
+
+
+def test_an_unknown_order_is_not_found(app, admin):
+    assert admin.get("/admin/orders/EG-0000-0000").status_code == 404
+    assert admin.get("/admin/orders/" + "X" * 40).status_code == 404
+    token = csrf_token(admin, "/admin/orders")
+    response = admin.post(
+        "/admin/orders/EG-0000-0000/status", data={"status": "contacted", "csrf_token": token}
+    )
+    assert response.status_code == 404
+
+
+# ---------------------------------------------------------------- status changes
+
+
+def test_an_administrator_changes_the_status(app, admin):
+    reference = add_order(app, created_at=ago(days=2))
+    before = stored(app, reference)
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    response = admin.post(
+        f"/admin/orders/{reference}/status",
+        data={"status": "contacted", "csrf_token": form_token(page)},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/admin/orders/{reference}"
+    after = stored(app, reference)
+    assert after.status == "contacted"
+    assert after.updated_at > before.updated_at
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    assert f"Order {reference} is now Contacted." in page
+    assert '<option value="contacted" selected>' in page
+
+    # The same status again changes nothing.
+    response = admin.post(
+        f"/admin/orders/{reference}/status",
+        data={"status": "contacted", "csrf_token": form_token(page)},
+    )
+    assert response.status_code == 303
+    again = stored(app, reference)
+    assert again.status == "contacted" and again.updated_at == after.updated_at
+    assert "was already Contacted: nothing changed" in admin.get(
+        f"/admin/orders/{reference}"
+    ).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("status", ["paid", "expired", "", "bogus", "CONTACTED"])
+def test_a_status_outside_the_list_is_refused(app, admin, status):
+    reference = add_order(app)
+    before = stored(app, reference)
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    response = admin.post(
+        f"/admin/orders/{reference}/status",
+        data={"status": status, "csrf_token": form_token(page)},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Choose one of the statuses in the list." in html
+    assert 'aria-invalid="true"' in html and f"Order {reference}" in html
+    after = stored(app, reference)
+    assert (after.status, after.updated_at) == (before.status, before.updated_at)
+
+
+def test_a_status_change_without_csrf_token_is_refused(app, admin):
+    reference = add_order(app)
+    admin.get(f"/admin/orders/{reference}")
+    response = admin.post(f"/admin/orders/{reference}/status", data={"status": "cancelled"})
+    assert response.status_code == 400
+    response = admin.post(
+        f"/admin/orders/{reference}/status", data={"status": "cancelled", "csrf_token": "forged"}
+    )
+    assert response.status_code == 400
+    assert stored(app, reference).status == "submitted"
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_the_csv_holds_every_matching_order(app, admin):
+    placed = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    paid = add_order(
+        app,
+        reference="EG-PAID-0001",
+        status="paid",
+        created_at=placed,
+        paid_at=placed + timedelta(minutes=10),
+        hosting="other",
+        hosting_other="Hetzner",
+        traffic_unit="per_month",
+        traffic_amount=3000000,
+        stateful='Carts,\n"quoted" and more',
+    )
+    add_orders(app, *({"created_at": ago(minutes=minute)} for minute in range(55)))
+    response = admin.get("/admin/orders.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith('attachment; filename="orders-')
+    rows = read_csv(response.get_data(as_text=True))
+    assert len(rows) == 56  # every page
+    assert list(rows[0]) == [
+        "reference",
+        "created_at",
+        "status",
+        "name",
+        "email",
+        "company",
+        "role",
+        "hosting",
+        "hosting_other",
+        "traffic",
+        "stateful",
+        "files",
+        "compliance",
+        "compliance_notes",
+        "cloudflare",
+        "notes",
+        "lines",
+        "total",
+        "currency",
+        "paid_at",
+    ]
+    row = rows[-1]  # the oldest
+    assert row["reference"] == paid
+    assert row["created_at"] == "2026-03-04T05:06:07Z"
+    assert row["paid_at"] == "2026-03-04T05:16:07Z"
+    assert row["status"] == "paid"
+    assert row["hosting"] == "Other" and row["hosting_other"] == "Hetzner"
+    assert row["traffic"] == "3000000 requests per month"
+    assert row["stateful"] == 'Carts,\n"quoted" and more'
+    assert row["compliance"] == "GDPR; SOC 2"
+    assert row["cloudflare"] == "Workers; R2"
+    assert row["lines"] == (
+        "2 × Edge architecture review @ 4500.00 USD; 1 × R2 migration plan @ 12.50 USD"
+    )
+    assert row["total"] == "9012.50" and row["currency"] == "USD"
+    assert rows[0]["paid_at"] == ""
+
+    only_paid = read_csv(admin.get("/admin/orders.csv?status=paid").get_data(as_text=True))
+    assert [row["reference"] for row in only_paid] == [paid]
+    searched = read_csv(admin.get("/admin/orders.csv?q=paid-0001").get_data(as_text=True))
+    assert [row["reference"] for row in searched] == [paid]
+
+
+def test_the_csv_neutralizes_formulas(app, admin):
+    add_order(
+        app,
+        name='=HYPERLINK("http://evil.example","x")',
+        company="+SUM(A1:A2)",
+        role="-1+2",
+        notes="@cmd",
+        stateful="\tTabbed",
+        files="\rReturn",
+        compliance_notes="safe = text",
+    )
+    row = read_csv(admin.get("/admin/orders.csv").get_data(as_text=True))[0]
+    assert row["name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert row["company"] == "'+SUM(A1:A2)"
+    assert row["role"] == "'-1+2"
+    assert row["notes"] == "'@cmd"
+    assert row["stateful"] == "'\tTabbed"
+    assert row["files"] == "'\rReturn"
+    assert row["compliance_notes"] == "safe = text"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def test_the_export_command_writes_orders_since_a_day(app, runner, tmp_path):
+    old, recent, newest = add_orders(
+        app,
+        {"created_at": datetime(2026, 1, 9, 23, 59, 59, tzinfo=UTC)},
+        {"created_at": datetime(2026, 1, 10, 0, 0, 0, tzinfo=UTC)},
+        {"created_at": datetime(2026, 2, 1, 12, 0, 0, tzinfo=UTC), "company": "=1+1"},
+    )
+    result = runner.invoke(args=["orders", "export", "--since", "2026-01-10"])
+    assert result.exit_code == 0, result.output
+    rows = read_csv(result.stdout)
+    assert [row["reference"] for row in rows] == [newest, recent]
+    assert rows[0]["company"] == "'=1+1"
+
+    target = tmp_path / "orders.csv"
+    result = runner.invoke(
+        args=["orders", "export", "--since", "2026-01-01", "--output", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "exported 3 order(s)" in result.output
+    rows = read_csv(target.read_text(encoding="utf-8"))
+    assert [row["reference"] for row in rows] == [newest, recent, old]
+
+
+@pytest.mark.parametrize("since", ["2026-13-01", "yesterday", "10/01/2026", ""])
+def test_the_export_command_refuses_a_malformed_date(app, runner, since):
+    result = runner.invoke(args=["orders", "export", "--since", since])
+    assert result.exit_code != 0
+    assert "Invalid value for '--since'" in result.output
+    assert "reference" not in result.stdout
+
+
+def test_the_export_command_needs_since(app, runner):
+    result = runner.invoke(args=["orders", "export"])
+    assert result.exit_code != 0 and "--since" in result.output
+
+
+# ---------------------------------------------------------------- expiry
+
+
+def test_orders_waiting_for_payment_expire_after_a_day(app, runner):
+    stale, fresh, paid = add_orders(
+        app,
+        {"status": "pending_payment", "created_at": ago(hours=25)},
+        {"status": "pending_payment", "created_at": ago(hours=23)},
+        {"status": "paid", "created_at": ago(hours=30), "paid_at": ago(hours=29)},
+    )
+    result = runner.invoke(args=["orders", "expire"])
+    assert result.exit_code == 0, result.output
+    assert "expired 1 order(s)" in result.output
+    assert stored(app, stale).status == "expired"
+    assert stored(app, fresh).status == "pending_payment"
+    assert stored(app, paid).status == "paid"
+    assert "expired 0 order(s)" in runner.invoke(args=["orders", "expire"]).output
+
+
+def test_the_list_expires_stale_orders_first(app, admin):
+    stale, fresh = add_orders(
+        app,
+        {"status": "pending_payment", "created_at": ago(hours=25)},
+        {"status": "pending_payment", "created_at": ago(hours=23)},
+    )
+    html = admin.get("/admin/orders?status=expired").get_data(as_text=True)
+    assert listed(html) == [stale]
+    assert "Expired unpaid" in html
+    assert listed(admin.get("/admin/orders?status=pending_payment").get_data(as_text=True)) == [
+        fresh
+    ]
+    assert stored(app, fresh).status == "pending_payment"
