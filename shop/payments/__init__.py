@@ -1,0 +1,1 @@
+"""Stripe Checkout: create a session, fulfil it, the webhook; invoice mode without Stripe."""
