@@ -128,6 +128,8 @@ def register_extensions(app: Flask) -> None:
     import shop.accounts.models  # noqa: F401
     import shop.bag.models  # noqa: F401
     import shop.catalog.models  # noqa: F401
+    import shop.checkout.models  # noqa: F401
+    import shop.orders.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:
@@ -135,11 +137,19 @@ def register_blueprints(app: Flask) -> None:
     from shop.accounts.views import bp as accounts_bp
     from shop.bag.views import bp as bag_bp
     from shop.catalog.views import bp as catalog_bp
+    from shop.checkout.views import bp as checkout_bp
+    from shop.orders.admin import bp as orders_admin_bp
+    from shop.orders.views import bp as orders_bp
+    from shop.payments.views import bp as payments_bp
     from shop.search.views import bp as search_bp
 
     app.register_blueprint(catalog_bp)
     app.register_blueprint(bag_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(checkout_bp)
+    app.register_blueprint(orders_bp)
+    app.register_blueprint(orders_admin_bp)
+    app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
 
 

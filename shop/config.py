@@ -30,6 +30,8 @@ class Defaults:
     # limit, so that a script's 10,000-character search still gets a results page (the
     # search cuts the query at 100 characters); the HTTP server in front may refuse less.
     MAX_QUERY_LENGTH = 64 * 1024
+    # Where the shop's notifications of new orders go; None means the MAIL_FROM address.
+    ORDERS_EMAIL: str | None = None
     # Stripe: Checkout is used when a secret key is set.
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None

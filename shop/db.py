@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from shop.extensions import db
 
@@ -121,3 +122,9 @@ def database_ok() -> bool:
         return False
     finally:
         db.session.rollback()
+
+
+def upsert_insert(model):
+    """An INSERT that knows ON CONFLICT on the request's database (SQLite or PostgreSQL)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)

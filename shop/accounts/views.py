@@ -45,7 +45,9 @@ from shop.accounts.models import User
 from shop.accounts.services import AccountError
 from shop.bag import services as bag_services
 from shop.bag.services import Owner
+from shop.checkout.services import merge_draft
 from shop.extensions import htmx, limiter, login_manager
+from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
 from shop.web import safe_next
 
@@ -151,7 +153,9 @@ def _sign_in(user: User, remember: bool) -> None:
     session.permanent = remember
     if not had_state:
         return
-    merged = bag_services.merge(visitor, Owner("user", str(user.id)))
+    customer = Owner("user", str(user.id))
+    merge_draft(visitor, customer)
+    merged = bag_services.merge(visitor, customer)
     parts = []
     if merged.bag_lines:
         items = "item" if merged.bag_lines == 1 else "items"
@@ -256,7 +260,13 @@ def register() -> Response:
 def _account_page(status: int = 200, **forms: FlaskForm) -> Response:
     forms.setdefault("password_form", ChangePasswordForm(formdata=None))
     forms.setdefault("sign_out_form", SignOutForm(formdata=None))
-    return _render("accounts/account.html", status, user=current_user, **forms)
+    return _render(
+        "accounts/account.html",
+        status,
+        user=current_user,
+        orders=orders_of_user(current_user.id),
+        **forms,
+    )
 
 
 @bp.get("/account")

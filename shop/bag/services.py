@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shop.bag.models import MAX_QUANTITY, BagLine, UsedFormToken, WishlistItem
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
-from shop.db import write_transaction
+from shop.db import upsert_insert, write_transaction
 from shop.extensions import db
 from shop.sessions import SessionRecord
 
@@ -51,12 +50,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert(model):
-    """An INSERT that knows ON CONFLICT on this database (SQLite or PostgreSQL)."""
-    dialect = db.session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
-
-
 def _owned(model, owner: Owner):
     return (model.owner_type == owner.kind, model.owner_id == owner.id)
 
@@ -70,7 +63,7 @@ def _offer_or_404(slug: str) -> Offer:
 
 def _spend_token(token: str) -> None:
     """Record the form token; a token already spent means the request is a replay."""
-    stmt = _insert(UsedFormToken).values(token=token, used_at=_now())
+    stmt = upsert_insert(UsedFormToken).values(token=token, used_at=_now())
     stmt = stmt.on_conflict_do_nothing(index_elements=["token"]).returning(UsedFormToken.token)
     if db.session.execute(stmt).scalar() is None:  # nothing inserted: spent before
         raise BagError(409, "That was already done: your bag below shows the result.")
@@ -81,7 +74,7 @@ def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
         select(BagLine.quantity).where(*_owned(BagLine, owner), BagLine.offer_id == offer.id)
     )
     moment = _now()
-    stmt = _insert(BagLine).values(
+    stmt = upsert_insert(BagLine).values(
         owner_type=owner.kind,
         owner_id=owner.id,
         offer_id=offer.id,
@@ -153,7 +146,7 @@ def set_wishlist(owner: Owner, slug: str, saved: bool) -> Offer:
     with write_transaction():
         offer = _offer_or_404(slug)
         if saved:
-            stmt = _insert(WishlistItem).values(
+            stmt = upsert_insert(WishlistItem).values(
                 owner_type=owner.kind, owner_id=owner.id, offer_id=offer.id, added_at=_now()
             )
             db.session.execute(
@@ -224,7 +217,7 @@ def merge(visitor: Owner, customer: Owner) -> Merged:
         )
         moment = _now()
         for row in moved:
-            stmt = _insert(BagLine).values(
+            stmt = upsert_insert(BagLine).values(
                 owner_type=customer.kind,
                 owner_id=customer.id,
                 offer_id=row.offer_id,
@@ -253,7 +246,7 @@ def merge(visitor: Owner, customer: Owner) -> Merged:
         ).all()
         new_wishes = 0
         for offer_id in wished:
-            stmt = _insert(WishlistItem).values(
+            stmt = upsert_insert(WishlistItem).values(
                 owner_type=customer.kind, owner_id=customer.id, offer_id=offer_id, added_at=moment
             )
             inserted = db.session.execute(

@@ -114,7 +114,7 @@ def _template_globals(state) -> None:
         here=here,
         form_token=lambda: secrets.token_urlsafe(16),
         max_quantity=MAX_QUANTITY,
-        checkout_url=lambda: url_for("catalog.home", _anchor="checkout"),
+        checkout_url=lambda: url_for("checkout.show_checkout"),
     )
 
 

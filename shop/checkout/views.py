@@ -1,0 +1,189 @@
+"""The checkout page: the bag's summary and the context form; placing the order.
+
+Without JavaScript it is one plain form: POST, then 303 to the order (or to Stripe), or the
+page again with every value kept, its errors and a 4xx status. With htmx each field is saved
+to the draft as it is typed (``/checkout/draft``, one field a request) and checked when it
+loses focus after a change (``/checkout/validate``, which answers the field re-rendered).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from shop.bag import services as bag_services
+from shop.bag.views import current_owner
+from shop.checkout import services
+from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI, CheckoutForm
+from shop.checkout.services import CheckoutError
+from shop.extensions import htmx
+from shop.orders import services as orders
+from shop.payments import services as payments
+from shop.sessions import ensure_stored
+
+bp = Blueprint("checkout", __name__)
+
+
+def _no_store(response: Response) -> Response:
+    # The page holds what the buyer typed and a one-time token: never from a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _form_from_draft(owner) -> CheckoutForm:
+    draft = services.load_draft(owner) if _has_state() else {}
+    data = MultiDict()
+    for field in DRAFT_FIELDS:
+        value = draft.get(field)
+        if field in MULTI:
+            for item in value or []:
+                data.add(field, item)
+        elif value is not None:
+            data.add(field, value)
+    if current_user.is_authenticated:
+        data.setdefault("name", current_user.name)
+        data.setdefault("email", current_user.email)
+    if "traffic_unit" not in data:
+        data["traffic_unit"] = "per_second"
+    # Filled from the draft, not validated: nothing shows as wrong before it is touched.
+    return CheckoutForm(formdata=data)
+
+
+def _has_state() -> bool:
+    return current_user.is_authenticated or bool(getattr(session, "stored", False))
+
+
+def _page(form: CheckoutForm, status: int = 200, message: str | None = None) -> Response:
+    owner = current_owner()
+    lines = bag_services.bag_lines(owner) if _has_state() else []
+    form.bag_fingerprint.data = services.fingerprint(lines)
+    if not form.checkout_token.data or form.checkout_token.errors:
+        form.checkout_token.data = secrets.token_urlsafe(24)
+    if message:
+        form.form_errors.append(message)
+    context: dict[str, Any] = {
+        "form": form,
+        "lines": lines,
+        "changed": services.changed_prices(lines),
+        "subtotal": sum(line.offer.price_cents * line.quantity for line in lines),
+        "currency": lines[0].offer.currency if lines else "USD",
+        "pending": services.pending_order(owner) if _has_state() else None,
+        "by_stripe": payments.enabled(),
+        "limits": LIMITS,
+    }
+    return _no_store(make_response(render_template("checkout/checkout.html", **context), status))
+
+
+@bp.get("/checkout")
+def show_checkout() -> Response:
+    """The bag's summary and the form, filled from the saved draft."""
+    owner = current_owner()
+    if not _has_state() or not bag_services.bag_lines(owner):
+        flash("Your bag is empty. Add a review to check out.", "info")
+        return redirect(url_for("catalog.list_offers"), 303)
+    return _page(_form_from_draft(owner))
+
+
+@bp.post("/checkout")
+def place() -> Response:
+    """Place the order: 303 to its page (invoice mode) or to Stripe Checkout."""
+    form = CheckoutForm()
+    if not form.validate():
+        return _page(form, 400)
+    ensure_stored(session)
+    owner = current_owner()
+    by_stripe = payments.enabled()
+    try:
+        placed = services.place_order(
+            owner,
+            current_user.id if current_user.is_authenticated else None,
+            form.context(),
+            form.checkout_token.data,
+            form.bag_fingerprint.data or "",
+            bool(form.confirm_prices.data),
+            by_stripe,
+        )
+    except CheckoutError as error:
+        if not _has_state() or not bag_services.bag_lines(owner):
+            flash(error.message, "info")
+            return redirect(url_for("catalog.list_offers"), 303)
+        if error.field:
+            form[error.field].errors = [*form[error.field].errors, error.message]
+            return _page(form, error.status)
+        return _page(form, error.status, error.message)
+    order = placed.order
+    if order.status == "pending_payment" and by_stripe:
+        try:
+            target = payments.start_checkout(order)
+        except payments.PaymentUnavailable as error:
+            flash(error.message, "error")
+            return _to(orders.order_url(order))
+        return _to(target)
+    if placed.created:
+        orders.send_order_mail(order, "placed")
+        flash(
+            f"Thank you: order {order.reference} is placed. An invoice follows by email, "
+            "and we write to plan the call.",
+            "success",
+        )
+    return _to(orders.order_url(order))
+
+
+def _to(target: str) -> Response:
+    if htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
+
+
+# ---------------------------------------------------------------- the draft, field by field
+
+
+def _field_name() -> str:
+    field = request.form.get("_field", "")
+    if field not in DRAFT_FIELDS:
+        abort(400, description="That is not a field of the checkout.")
+    return field
+
+
+def _save(field: str) -> None:
+    ensure_stored(session)
+    value = request.form.getlist(field) if field in MULTI else request.form.get(field, "")
+    services.save_draft_field(current_owner(), field, value)
+
+
+@bp.post("/checkout/draft")
+def save_draft() -> Response:
+    """Keep one field of the draft as it is typed (htmx, debounced)."""
+    _save(_field_name())
+    return make_response("", 204)
+
+
+@bp.post("/checkout/validate")
+def validate_field() -> Response:
+    """Keep one field and answer it re-rendered with its error, if any (htmx, on change)."""
+    field = _field_name()
+    _save(field)
+    data = MultiDict(request.form)
+    form = CheckoutForm(formdata=data)
+    # Only this field's own checks (and hosting for "Other"), not the whole form's.
+    form[field].validate(form)
+    return _no_store(
+        make_response(render_template("checkout/_field.html", form=form, name=field, limits=LIMITS))
+    )

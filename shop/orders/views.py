@@ -1,0 +1,41 @@
+"""A buyer's order page: its status, lines and context, to its owner only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, make_response, render_template, request
+
+from shop.orders import services
+from shop.orders.choices import LABELS
+
+bp = Blueprint("orders", __name__)
+
+
+@bp.record_once
+def _labels(state) -> None:
+    # The order macros show the context's choices by their labels.
+    state.app.jinja_env.globals["order_labels"] = LABELS
+
+
+@bp.get("/orders/<reference>")
+def show_order(reference: str) -> Response:
+    """The order, for the customer it belongs to, the visit that placed it, or whoever holds
+    its link; anyone else gets the same 404 as for an order that does not exist."""
+    key = request.args.get("key")
+    order = services.get_order(reference)
+    if order is None or not services.can_view(order, key):
+        abort(404, description="There is no order at this address.")
+    from shop.payments import services as payments
+
+    response = make_response(
+        render_template(
+            "orders/order.html",
+            order=order,
+            key=key if services.key_matches(order.reference, key) else None,
+            can_pay=order.status == "pending_payment" and payments.enabled(),
+        )
+    )
+    # The page is private and its address may carry a key: no shared caches, no referrer.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response

@@ -1,0 +1,392 @@
+"""Checkout: the form and its draft, order placement and its idempotency, the price
+snapshot, invoice mode, the order page and who may see it. Stripe's part is in
+test_payments.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select, update
+
+from shop import mail
+from shop.catalog.models import Offer
+from shop.checkout.models import DraftField
+from shop.extensions import db
+from shop.orders.models import Order
+from tests.pagetext import page_text
+from tests.shopper import HX, Shopper
+
+HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"
+
+GOOD = {
+    "name": "Grace Hopper",
+    "email": "Grace@Example.com",
+    "company": "Compilers Ltd",
+    "role": "CTO",
+    "hosting": "aws",
+    "hosting_other": "",
+    "traffic_amount": "2,500",
+    "traffic_unit": "per_second",
+    "stateful": "Carts and\nlive cursors",
+    "files": "Uploads up to 2 GB",
+    "compliance": ["gdpr", "soc2"],
+    "compliance_notes": "EU only",
+    "cloudflare": ["workers", "r2"],
+    "notes": "Call after 3pm",
+}
+
+
+def page_form(html: str) -> dict:
+    """The hidden fields of the checkout page."""
+    values = {}
+    for name in ("checkout_token", "bag_fingerprint"):
+        values[name] = re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html)[1]
+    values["csrf_token"] = re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+    return values
+
+
+def checkout_page(client) -> tuple[str, dict]:
+    response = client.get("/checkout")
+    assert response.status_code == 200, response.headers.get("Location")
+    html = response.get_data(as_text=True)
+    return html, page_form(html)
+
+
+def place(client, hidden: dict, **changes):
+    data = {**GOOD, **hidden, **changes}
+    return client.post("/checkout", data={k: v for k, v in data.items() if v is not None})
+
+
+def orders(app) -> list[Order]:
+    with app.app_context():
+        found = list(db.session.scalars(select(Order).order_by(Order.id)))
+        for order in found:
+            order.lines  # noqa: B018 (loaded before the session goes)
+            db.session.expunge(order)
+        db.session.rollback()
+        return found
+
+
+@pytest.fixture
+def shopper(client):
+    shopper = Shopper(client)
+    shopper.add(HAT, quantity="2")
+    shopper.add(KIT)
+    return shopper
+
+
+def test_an_empty_bag_goes_back_to_the_offers(client):
+    response = client.get("/checkout")
+    assert response.status_code == 303 and response.headers["Location"] == "/offers"
+    assert "Your bag is empty" in page_text(client.get("/offers").get_data(as_text=True))
+
+
+def test_the_page_shows_the_bag_and_every_field_with_its_limit(client, shopper):
+    html, _ = checkout_page(client)
+    text = page_text(html)
+    assert "R2 Bucket Hat" in text and "× 2" in text and "$6,400" in text  # 2×1,800+2,800
+    for label in (
+        "Name", "Email", "Company (optional)", "Role (optional)", "Current hosting",
+        "Expected traffic", "Stateful workflows", "File handling", "Compliance constraints",
+        "Cloudflare parts already in use", "Anything else",
+    ):  # fmt: skip
+        assert label in text, label
+    assert "Up to 2,000 characters." in text and 'maxlength="4000"' in html
+    assert "Place order" in text and "an invoice follows" in text
+
+
+def test_placing_an_order_in_invoice_mode(app, client, shopper):
+    _, hidden = checkout_page(client)
+    response = place(client, hidden)
+    assert response.status_code == 303
+    [order] = orders(app)
+    assert response.headers["Location"].startswith(f"/orders/{order.reference}?key=")
+    assert re.fullmatch(r"EG-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", order.reference)
+    assert order.status == "submitted"
+    assert order.email == "grace@example.com" and order.traffic_amount == 2500
+    assert order.compliance == ["gdpr", "soc2"] and order.cloudflare == ["workers", "r2"]
+    assert order.stateful == "Carts and\nlive cursors"
+    assert [(line.slug, line.quantity, line.unit_price_cents) for line in order.lines] == [
+        (HAT, 2, 180_000),
+        (KIT, 1, 280_000),
+    ]
+    assert order.total_cents == 640_000
+    # The bag and the draft are done with; the order page says what happens next.
+    assert Shopper(client).counters()[0] == 0
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert order.reference in page and "invoice follows" in page_text(page)
+    assert "Carts and" in page and "GDPR, SOC 2" in page_text(page)
+    # The buyer's confirmation and the shop's notification.
+    assert mail.wait_for_outgoing()
+    sent = sorted((app.instance_path + "/outbox/" + name) for name in _outbox(app))
+    assert len(sent) == 2
+
+
+def _outbox(app) -> list[str]:
+    import os
+
+    folder = os.path.join(app.instance_path, "outbox")
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def test_the_same_token_twice_gives_one_order(app, client, shopper):
+    _, hidden = checkout_page(client)
+    first = place(client, hidden)
+    second = place(client, hidden)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert len(orders(app)) == 1
+    assert mail.wait_for_outgoing() and len(_outbox(app)) == 2  # mail only once
+
+
+def test_twenty_concurrent_posts_of_one_token_give_one_order(app, shopper):
+    client = shopper.client
+    _, hidden = checkout_page(client)
+    cookie = client.get_cookie("shop_session").value
+    data = {**GOOD, **hidden}
+    barrier = threading.Barrier(20)
+
+    def post(_):
+        other = app.test_client()
+        other.set_cookie("shop_session", cookie)
+        barrier.wait()
+        return other.post("/checkout", data=data)
+
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(post, range(20)))
+    assert {response.status_code for response in responses} == {303}
+    assert len({response.headers["Location"] for response in responses}) == 1
+    assert len(orders(app)) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": ""}, "Enter your name."),
+        ({"email": "nope"}, "Enter an email address like"),
+        ({"hosting": ""}, "Choose where the system runs today."),
+        ({"hosting": "mainframe"}, "Choose from the options shown."),
+        ({"hosting": "other", "hosting_other": ""}, "Say where the system runs today."),
+        ({"traffic_amount": ""}, "Enter the number of requests"),
+        ({"traffic_amount": "lots"}, "Enter a whole number of requests"),
+        ({"traffic_amount": "1" * 14}, "Enter a whole number of requests"),
+        ({"traffic_unit": "per_fortnight"}, "Choose from the options shown."),
+        ({"compliance": ["gdpr", "telepathy"]}, "Choose from the options shown."),
+        ({"compliance": ["none", "gdpr"]}, "Choose None alone"),
+        ({"cloudflare": ["none", "r2"]}, "Choose None yet alone"),
+        ({"stateful": "x" * 2001}, "Use at most 2,000 characters."),
+        ({"notes": "x" * 4001}, "Use at most 4,000 characters."),
+        ({"company": "x" * 101}, "Use at most 100 characters."),
+        ({"checkout_token": "short"}, "This form has expired"),
+    ],
+)
+def test_bad_input_is_refused_with_every_value_kept(app, client, shopper, changes, message):
+    _, hidden = checkout_page(client)
+    response = place(client, hidden, **changes)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert message in page_text(html)
+    assert 'class="error-summary"' in html and "autofocus" in html
+    kept = {**GOOD, **changes}
+    for name in ("name", "company", "role"):
+        if len(kept[name]) <= 100 and kept[name]:
+            assert f'value="{kept[name]}"' in html, name
+    if "notes" not in changes:
+        assert "Call after 3pm" in html
+    for value in kept["cloudflare"]:
+        if value in ("workers", "r2"):
+            assert re.search(rf'value="{value}" checked', html), value
+    assert orders(app) == []
+
+
+def test_no_csrf_token_places_nothing(app, client, shopper):
+    _, hidden = checkout_page(client)
+    response = place(client, hidden, csrf_token=None)
+    assert response.status_code == 400
+    assert orders(app) == []
+
+
+def test_a_bag_changed_since_the_page_is_shown_again(app, client, shopper):
+    _, hidden = checkout_page(client)
+    shopper.add(HAT)  # another tab
+    response = place(client, hidden)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Your bag changed while this page was open" in page_text(html)
+    assert "× 3" in page_text(html) and 'value="Grace Hopper"' in html
+    assert orders(app) == []
+    # Sent again from the new page, it goes through.
+    assert place(client, page_form(html)).status_code == 303
+
+
+def test_a_bag_emptied_since_the_page_goes_back_to_the_offers(app, client, shopper):
+    _, hidden = checkout_page(client)
+    shopper.post("/bag/clear", {"next": "/bag"})
+    response = place(client, hidden)
+    assert response.status_code == 303 and response.headers["Location"] == "/offers"
+    assert orders(app) == []
+
+
+def test_changed_prices_are_shown_and_must_be_accepted(app, client, shopper):
+    with app.app_context():
+        db.session.execute(update(Offer).where(Offer.slug == HAT).values(price_cents=190_000))
+        db.session.commit()
+    html, hidden = checkout_page(client)
+    assert "was $1,800, now $1,900" in page_text(html)
+    response = place(client, hidden)
+    assert response.status_code == 409
+    assert "accept the new prices" in page_text(response.get_data(as_text=True))
+    assert orders(app) == []
+    response = place(client, hidden, confirm_prices="y")
+    assert response.status_code == 303
+    [order] = orders(app)
+    assert order.lines[0].unit_price_cents == 190_000 and order.total_cents == 660_000
+    # The snapshot stays when the catalogue changes again.
+    with app.app_context():
+        db.session.execute(update(Offer).where(Offer.slug == HAT).values(price_cents=1))
+        db.session.commit()
+    assert orders(app)[0].lines[0].unit_price_cents == 190_000
+
+
+# ---------------------------------------------------------------- the draft
+
+
+def _save(client, field: str, value, route="/checkout/draft"):
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/bag").get_data(as_text=True))[1]
+    data = {"_field": field, field: value}
+    return client.post(route, data=data, headers={**HX, "X-CSRFToken": token})
+
+
+def test_the_draft_is_saved_by_field_and_restored(app, client, shopper):
+    assert _save(client, "name", "Ada").status_code == 204
+    assert _save(client, "cloudflare", ["kv", "d1"]).status_code == 204
+    assert _save(client, "notes", "Line one\nline two").status_code == 204
+    html, _ = checkout_page(client)
+    assert 'value="Ada"' in html and "Line one\nline two</textarea>" in html
+    assert re.search(r'value="kv" checked', html) and re.search(r'value="d1" checked', html)
+    # Emptying the boxes is saved too.
+    _save(client, "cloudflare", [])
+    assert not re.search(r'value="kv" checked', checkout_page(client)[0])
+
+
+@pytest.mark.parametrize("field", ["csrf_token", "checkout_token", "", "nonsense"])
+def test_the_draft_refuses_other_fields(client, shopper, field):
+    assert _save(client, field, "x").status_code == 400
+
+
+def test_two_fields_saved_at_once_both_stay(app, client, shopper):
+    cookie = client.get_cookie("shop_session").value
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/bag").get_data(as_text=True))[1]
+    fields = [("name", "Ada"), ("company", "Engines"), ("role", "Analyst"), ("files", "Punch")]
+    barrier = threading.Barrier(len(fields))
+
+    def save(pair):
+        other = app.test_client()
+        other.set_cookie("shop_session", cookie)
+        barrier.wait()
+        return other.post(
+            "/checkout/draft",
+            data={"_field": pair[0], pair[0]: pair[1]},
+            headers={**HX, "X-CSRFToken": token},
+        ).status_code
+
+    with ThreadPoolExecutor(len(fields)) as pool:
+        assert set(pool.map(save, fields)) == {204}
+    html, _ = checkout_page(client)
+    for _, value in fields:
+        assert value in html
+
+
+def test_a_field_is_validated_alone_and_answered_in_place(client, shopper):
+    response = _save(client, "email", "not an email", route="/checkout/validate")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.lstrip().startswith('<div class="field field-invalid" id="email-field"')
+    assert 'aria-invalid="true"' in html and 'aria-describedby="email-hint email-error"' in html
+    assert "Enter an email address like" in html
+    # Other fields are not judged: the name is empty but says nothing.
+    response = _save(client, "email", "ada@example.com", route="/checkout/validate")
+    assert "field-invalid" not in response.get_data(as_text=True)
+
+
+def test_the_draft_follows_the_visitor_into_their_account(app, client, shopper):
+    from tests.test_accounts import register, sign_in, sign_out
+
+    register(client, "draft@example.com")
+    sign_out(client)
+    Shopper(client).add(HAT)
+    _save(client, "stateful", "Durable Objects per room")
+    sign_in(client, "draft@example.com")
+    html, _ = checkout_page(client)
+    assert "Durable Objects per room" in html and 'value="draft@example.com"' in html
+
+
+def test_placing_the_order_deletes_the_draft(app, client, shopper):
+    _save(client, "notes", "remember me")
+    _, hidden = checkout_page(client)
+    place(client, hidden)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DraftField)) == 0
+
+
+# ---------------------------------------------------------------- who sees an order
+
+
+def test_an_order_is_shown_to_its_owner_and_its_link_only(app, client, shopper):
+    _, hidden = checkout_page(client)
+    location = place(client, hidden).headers["Location"]
+    reference = orders(app)[0].reference
+    assert client.get(f"/orders/{reference}").status_code == 200  # the visit that placed it
+    stranger = app.test_client()
+    assert stranger.get(location).status_code == 200  # the link with its key
+    for path in (
+        f"/orders/{reference}",
+        f"/orders/{reference}?key=" + "0" * 32,
+        f"/orders/{reference}?key=",
+        "/orders/EG-0000-0000",
+        "/orders/" + "x" * 300,
+    ):
+        response = stranger.get(path)
+        assert response.status_code == 404, path
+        assert "Grace" not in response.get_data(as_text=True)
+    response = stranger.get(location)
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_signed_in_customers_see_their_orders_on_the_account_page(app, client):
+    from tests.test_accounts import register
+
+    register(client, "orders@example.com")
+    Shopper(client).add(HAT)
+    _, hidden = checkout_page(client)
+    place(client, hidden)
+    [order] = orders(app)
+    assert order.user_id is not None and order.owner_type == "user"
+    page = client.get("/account").get_data(as_text=True)
+    assert order.reference in page and "Submitted, invoice follows" in page
+    assert client.get(f"/orders/{order.reference}").status_code == 200
+
+
+def test_another_visitors_token_does_not_reveal_their_order(app, client, shopper):
+    _, hidden = checkout_page(client)
+    place(client, hidden)
+    thief = Shopper(app.test_client())
+    thief.add(HAT)
+    _, own = checkout_page(thief.client)
+    response = place(thief.client, {**own, "checkout_token": hidden["checkout_token"]})
+    assert response.status_code == 409
+    assert orders(app)[0].reference not in response.get_data(as_text=True)
+    assert len(orders(app)) == 1
+
+
+def test_orders_store_json_lists(app, client, shopper):
+    _, hidden = checkout_page(client)
+    place(client, hidden, compliance=["none"], cloudflare=None)
+    with app.app_context():
+        row = db.session.execute(select(Order.compliance_json, Order.cloudflare_json)).one()
+        assert json.loads(row[0]) == ["none"] and json.loads(row[1]) == []
