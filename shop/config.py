@@ -36,6 +36,8 @@ class Defaults:
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
+    # Seconds to wait for Stripe per attempt (two retries follow a timeout).
+    STRIPE_TIMEOUT = 10
     # Rate limits storage (flask-limiter URI); memory:// is per process, so several workers
     # or servers need a shared one such as redis://127.0.0.1:6379/0.
     RATELIMIT_STORAGE_URI = "memory://"

@@ -108,6 +108,10 @@ def mark_paid(order_id: int) -> bool:
             .values(status="paid", paid_at=moment, updated_at=moment)
         ).rowcount
         if not changed:
+            status = db.session.scalar(select(Order.status).where(Order.id == order_id))
+            if status == "cancelled":
+                # Money for an order the shop cancelled: someone must refund or reopen it.
+                log.warning("order %s is cancelled but Stripe reports it paid", order_id)
             return False
         order = db.session.get(Order, order_id)
         _empty_bag_and_draft(order)
