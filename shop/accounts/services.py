@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -27,6 +28,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 200
 RESET_MAX_AGE = 3600  # seconds a password-reset link works
 RESET_SALT = "password-reset"
+_DECORATION = re.compile(r"[\d\W_]+$")  # digits, signs and spaces at the end
+_SIGNS = re.compile(r"[\W_]+$")  # signs and spaces at the end
 
 
 class AccountError(Exception):
@@ -68,8 +71,13 @@ def password_problem(password: str, email: str = "") -> str | None:
     if len(password) > MAX_PASSWORD:
         return f"Use at most {MAX_PASSWORD} characters."
     lowered = password.strip().lower()
-    if lowered in common_passwords():
+    # Most common passwords are shorter than the minimum, so the list also catches one with
+    # digits or signs added at the end ("password1234", "Qwerty!!2024").
+    candidates = {lowered, _SIGNS.sub("", lowered), _DECORATION.sub("", lowered)} - {""}
+    if candidates & common_passwords():
         return "That password is one of the most common ones. Choose another."
+    if len(set(lowered)) < 4:
+        return "Use more different characters than that."
     if email and lowered == normalize_email(email):
         return "Your password must not be your email address."
     return None
