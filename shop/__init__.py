@@ -7,17 +7,21 @@ import hashlib
 import logging
 import math
 import os
+import re
 import secrets
+import sqlite3
 import tempfile
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request, url_for
+from flask import Flask, Response, g, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -70,13 +74,16 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
 
     url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    # A connection the database dropped (a PostgreSQL restart) is noticed and replaced
+    # before use, so the pool recovers without restarting the workers.
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_LIFETIME_DAYS"])
-    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["SECURE_COOKIES"])
-    app.config["PREFERRED_URL_SCHEME"] = "https" if app.config["SECURE_COOKIES"] else "http"
-    if app.config["PROXY_COUNT"]:
-        count = int(app.config["PROXY_COUNT"])
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
+    app.config["PREFERRED_URL_SCHEME"] = "https" if app.config["HTTPS"] else "http"
+    if app.config["TRUSTED_PROXIES"]:
+        count = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
@@ -165,7 +172,31 @@ ERROR_TEXT = {
     414: ("Address too long", "The address is longer than the shop accepts."),
     429: ("Too many requests", "Please wait a moment and try again."),
     500: ("Something went wrong", "The shop could not answer. Please try again in a moment."),
+    503: (
+        "Busy for a moment",
+        "The shop cannot reach its database just now. Please try again in a few seconds: "
+        "nothing you sent was lost or half-saved.",
+    ),
 }
+RETRY_AFTER = 5  # seconds a visitor is asked to wait when the database is unavailable
+
+
+# SQLite reports a missing table as an OperationalError too; only these mean "busy".
+_SQLITE_BUSY = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def _database_unavailable(error: BaseException | None) -> bool:
+    """Whether ``error`` means the database is locked, unreachable or restarting, as
+    opposed to a bug: the request's transaction was rolled back and a retry may work."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        return any(word in str(error.orig).lower() for word in _SQLITE_BUSY)
+    return True  # the PostgreSQL driver's OperationalError: connection trouble
 
 
 def _retry_text() -> str:
@@ -214,8 +245,28 @@ def register_errors(app: Flask) -> None:
                 response.headers[name] = value
         return response
 
+    def busy(error: BaseException) -> Response:
+        app.logger.warning("database unavailable: %s", " ".join(str(error).split())[:300])
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        response = render_error(503)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(error: DBAPIError) -> Response:
+        if _database_unavailable(error):
+            return busy(error)
+        app.logger.error("database error", exc_info=error)
+        return render_error(500)
+
     @app.errorhandler(InternalServerError)
     def handle_server_error(error: InternalServerError) -> Response:
+        # Errors outside the view (opening or saving the session) arrive here wrapped.
+        original = getattr(error, "original_exception", None)
+        if _database_unavailable(original):
+            return busy(original)
         return render_error(500)
 
     @app.before_request
@@ -232,6 +283,18 @@ CSP = (
     "base-uri 'self'; object-src 'none'"
 )
 YEAR = 365 * 24 * 3600
+
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def request_id() -> str:
+    """This request's id: the proxy's X-Request-ID when it looks like one, else a new one.
+    Sent back in X-Request-ID and written in gunicorn's access log (gunicorn.conf.py)."""
+    if "request_id" not in g:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+    return g.request_id
 
 
 def register_headers(app: Flask) -> None:
@@ -268,6 +331,9 @@ def register_headers(app: Flask) -> None:
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if app.config["HTTPS"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        headers["X-Request-ID"] = request_id()
         if request.endpoint == "static" and response.status_code == 200:
             filename = (request.view_args or {}).get("filename", "")
             if request.args.get("v") and request.args.get("v") == static_hash(filename):

@@ -1,7 +1,7 @@
 """Configuration defaults.
 
 Every key here can be overridden by ``instance/config.py`` and then by an environment
-variable with the ``SHOP_`` prefix (``SHOP_DATABASE_URL``, ``SHOP_SECURE_COOKIES=true``...).
+variable with the ``SHOP_`` prefix (``SHOP_DATABASE_URL``, ``SHOP_HTTPS=true``...).
 Environment values are parsed as JSON where they can be, so numbers and booleans work.
 """
 
@@ -15,10 +15,12 @@ class Defaults:
     DATABASE_URL: str | None = None
     # Secret for sessions and CSRF tokens; None means "generate one into instance/secret_key".
     SECRET_KEY: str | None = None
-    # Set to true when the shop is served over HTTPS: cookies get the Secure flag.
-    SECURE_COOKIES = False
-    # Trust X-Forwarded-* from this many reverse proxies in front of the app (0 = none).
-    PROXY_COUNT = 0
+    # Set to true when the shop is served over HTTPS: cookies get the Secure flag, links use
+    # https and answers carry HSTS.
+    HTTPS = False
+    # Trust X-Forwarded-For/-Proto/-Host from this many reverse proxies in front of the app
+    # (0: none; the client address is then the connection's).
+    TRUSTED_PROXIES = 0
     # The public origin used in canonical links, Open Graph tags and the sitemap,
     # e.g. "https://shop.example". None means "the host of the request".
     PUBLIC_URL: str | None = None
