@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +25,15 @@ PG_URL = os.environ.get("SHOP_TEST_DATABASE_URL")
 TEST_SECRET = "test-secret-key-not-for-production"
 
 
+# One id per test run (pytest-xdist gives its workers the same one), so that two runs on one
+# PostgreSQL database at the same time never share a schema.
+RUN_ID = (os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)[:8]
+
+
 def worker_schema(suffix: str = "") -> str:
-    """A PostgreSQL schema of this test worker's own (pytest-xdist runs several)."""
+    """A PostgreSQL schema of this run's and this test worker's own."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    return re.sub(r"[^a-z0-9_]", "_", f"test_{worker}{suffix}".lower())
+    return re.sub(r"[^a-z0-9_]", "_", f"test_{RUN_ID}_{worker}{suffix}".lower())
 
 
 def schema_url(base: str, schema: str) -> str:
@@ -85,12 +91,14 @@ def fresh_database(instance: Path, suffix: str, catalog: Path | None = None) -> 
 
 
 @pytest.fixture(scope="session")
-def database_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per test worker: a template SQLite file, or a PostgreSQL schema."""
     instance = tmp_path_factory.mktemp("template-instance")
     url = create_schema(worker_schema()) if PG_URL else f"sqlite:///{instance / 'shop.sqlite3'}"
     migrated_database(instance, url)
-    return url
+    yield url
+    if PG_URL:
+        drop_schema(worker_schema())
 
 
 @pytest.fixture
