@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import brotli
 from flask import Flask, Response, g, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
@@ -300,6 +301,30 @@ def request_id() -> str:
 def register_headers(app: Flask) -> None:
     """Security headers on every answer; content-hashed static URLs cached for a year."""
     hashes: dict[str, tuple[float, str]] = {}
+    # Brotli at its best level, once per file version: Flask-Compress would compress each
+    # static answer again, at a fast level, as it streams (htmx alone is 52 KB), and has no
+    # cache for streamed answers. Immutable files are worth compressing hard once.
+    squeezed: dict[tuple[str, str], bytes] = {}
+
+    def _brotli_static(response: Response, filename: str, digest: str | None) -> None:
+        if (
+            digest is None
+            or response.mimetype not in app.config["COMPRESS_MIMETYPES"]
+            or not request.accept_encodings["br"]
+            or "Content-Encoding" in response.headers
+        ):
+            return
+        body = squeezed.get((filename, digest))
+        if body is None:
+            raw = (Path(app.static_folder or "") / filename).read_bytes()
+            body = squeezed[(filename, digest)] = brotli.compress(raw, quality=11)
+        response.direct_passthrough = False
+        response.set_data(body)
+        response.headers["Content-Encoding"] = "br"
+        response.vary.add("Accept-Encoding")
+        etag, weak = response.get_etag()
+        if etag:
+            response.set_etag(f"{etag}-br", weak=weak)
 
     def static_hash(filename: str) -> str | None:
         # Flask has no content-hashed static URLs; Flask-Static-Digest needs a build step
@@ -336,8 +361,10 @@ def register_headers(app: Flask) -> None:
         headers["X-Request-ID"] = request_id()
         if request.endpoint == "static" and response.status_code == 200:
             filename = (request.view_args or {}).get("filename", "")
-            if request.args.get("v") and request.args.get("v") == static_hash(filename):
+            digest = static_hash(filename)
+            if request.args.get("v") and request.args.get("v") == digest:
                 response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
+                _brotli_static(response, filename, digest)
             else:
                 response.headers["Cache-Control"] = "no-cache"
         return response
