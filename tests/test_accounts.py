@@ -612,6 +612,15 @@ def test_sign_in_is_limited_per_address_with_a_page_that_says_when(app, customer
     assert sign_in(client, "someone-else@example.com").status_code == 400
 
 
+def test_an_expired_form_past_the_limit_gets_the_limit_page(app, client):
+    """A sign-in without its CSRF token is shown again (the form handler runs the view once
+    more): past the limit that must be the 429 page, not an error."""
+    app.config["RATELIMIT_SIGN_IN"] = "2 per minute"
+    data = {"email": "a@example.com", "password": "wrong password, long"}
+    statuses = [post(client, "/account/sign-in", data, token="").status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+
+
 def test_sign_in_is_limited_per_client_address(app):
     app.config["RATELIMIT_SIGN_IN"] = "4 per minute"
     client = app.test_client()

@@ -29,6 +29,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from shop import mail
 from shop.accounts import services
@@ -191,7 +192,10 @@ def form_expired(error: CSRFError) -> Response:
     if view is None:
         raise error
     g.form_expired = True
-    return view(**(request.view_args or {}))
+    try:
+        return view(**(request.view_args or {}))
+    except HTTPException as refused:  # a rate limit, say: its own error page, not a 500
+        return current_app.handle_http_exception(refused)
 
 
 # ---------------------------------------------------------------- sign in and out
