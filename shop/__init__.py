@@ -9,7 +9,6 @@ import math
 import os
 import re
 import secrets
-import sqlite3
 import tempfile
 import time
 import uuid
@@ -22,12 +21,12 @@ from flask import Flask, Response, g, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop.config import Defaults
-from shop.db import configure_engine
+from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.sessions import ServerSessionInterface
 from shop.web import format_money, render_page
@@ -113,6 +112,22 @@ def load_or_create_secret_key(instance: Path) -> str:
 def register_extensions(app: Flask) -> None:
     """Bind the extensions and set up the engine and the session store."""
     db.init_app(app)
+
+    # Registered after Flask-SQLAlchemy's, so it runs first: the end of a request must not
+    # fail because the database went away meanwhile (a PostgreSQL restart kills the pooled
+    # connection, and the closing rollback raises); the answer was already made.
+    @app.teardown_appcontext
+    def release_session(_error: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except DBAPIError as error:
+            if not database_unavailable(error):
+                raise
+            app.logger.warning("database connection lost at the end of a request")
+            with contextlib.suppress(Exception):
+                db.session.remove()  # the connection is invalidated now: this one closes
+            db.session.registry.clear()
+
     migrate.init_app(
         app,
         db,
@@ -182,24 +197,6 @@ ERROR_TEXT = {
 RETRY_AFTER = 5  # seconds a visitor is asked to wait when the database is unavailable
 
 
-# SQLite reports a missing table as an OperationalError too; only these mean "busy".
-_SQLITE_BUSY = ("locked", "busy", "unable to open", "disk i/o")
-
-
-def _database_unavailable(error: BaseException | None) -> bool:
-    """Whether ``error`` means the database is locked, unreachable or restarting, as
-    opposed to a bug: the request's transaction was rolled back and a retry may work."""
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated or isinstance(error, InterfaceError):
-        return True
-    if not isinstance(error, OperationalError):
-        return False
-    if isinstance(error.orig, sqlite3.Error):
-        return any(word in str(error.orig).lower() for word in _SQLITE_BUSY)
-    return True  # the PostgreSQL driver's OperationalError: connection trouble
-
-
 def _retry_text() -> str:
     """When a limited visitor may try again, in words."""
     limit = limiter.current_limit
@@ -248,6 +245,9 @@ def register_errors(app: Flask) -> None:
 
     def busy(error: BaseException) -> Response:
         app.logger.warning("database unavailable: %s", " ".join(str(error).split())[:300])
+        # The session is not saved after this answer (shop/sessions.py): it would only
+        # wait for the same database again.
+        g.database_unavailable = True
         with contextlib.suppress(Exception):
             db.session.rollback()
         response = render_error(503)
@@ -257,7 +257,7 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(DBAPIError)
     def handle_database_error(error: DBAPIError) -> Response:
-        if _database_unavailable(error):
+        if database_unavailable(error):
             return busy(error)
         app.logger.error("database error", exc_info=error)
         return render_error(500)
@@ -266,7 +266,7 @@ def register_errors(app: Flask) -> None:
     def handle_server_error(error: InternalServerError) -> Response:
         # Errors outside the view (opening or saving the session) arrive here wrapped.
         original = getattr(error, "original_exception", None)
-        if _database_unavailable(original):
+        if database_unavailable(original):
             return busy(original)
         return render_error(500)
 

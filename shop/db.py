@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shop.extensions import db
 
@@ -128,3 +130,21 @@ def upsert_insert(model):
     """An INSERT that knows ON CONFLICT on the request's database (SQLite or PostgreSQL)."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+# SQLite reports a missing table as an OperationalError too; only these mean "busy".
+_SQLITE_BUSY = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether ``error`` means the database is locked, unreachable or restarting, as
+    opposed to a bug: the request's transaction was rolled back and a retry may work."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        return any(word in str(error.orig).lower() for word in _SQLITE_BUSY)
+    return True  # the PostgreSQL driver's OperationalError: connection trouble

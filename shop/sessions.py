@@ -25,14 +25,15 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, g
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
 
-from shop.db import write_connection
+from shop.db import database_unavailable, write_connection
 from shop.extensions import db
 
 CSRF_KEY = "csrf_token"  # Flask-WTF's session key for its secret
@@ -98,6 +99,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.accessed = False
         self.regenerated_from: str | None = None
+        self.unavailable = False  # the database could not be read: never saved
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
@@ -204,11 +206,21 @@ class ServerSessionInterface(SessionInterface):
         sid = request.cookies.get(self.get_cookie_name(app), "")
         if not _SID_RE.match(sid):
             return self._new(app)
-        row = db.session.execute(
-            select(SessionRecord.data, SessionRecord.expires_at).where(
-                SessionRecord.id == session_key(sid)
-            )
-        ).first()
+        try:
+            row = db.session.execute(
+                select(SessionRecord.data, SessionRecord.expires_at).where(
+                    SessionRecord.id == session_key(sid)
+                )
+            ).first()
+        except DBAPIError as error:
+            if not database_unavailable(error):
+                raise
+            # The database is down or locked: go on without the visitor's data, so the
+            # view (which will meet the same trouble) can answer the shop's 503 page.
+            db.session.rollback()
+            session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
+            session.unavailable = True
+            return self._with_csrf(app, session)
         # The lookup is a read of its own: end it so the view starts with a fresh transaction.
         db.session.rollback()
         if row is not None and _aware(row.expires_at) > now():
@@ -240,6 +252,8 @@ class ServerSessionInterface(SessionInterface):
         }
         if session.accessed:
             response.vary.add("Cookie")
+        if session.unavailable or g.get("database_unavailable"):
+            return  # nothing read can be trusted to write back; the visitor tries again
 
         lifetime = app.permanent_session_lifetime if session.permanent else TRANSIENT_LIFETIME
         moment = now()
