@@ -329,12 +329,14 @@ def register_headers(app: Flask) -> None:
     def static_hash(filename: str) -> str | None:
         # Flask has no content-hashed static URLs; Flask-Static-Digest needs a build step
         # and a manifest. A hash computed on first use (again when the file changes) is enough.
+        cached = hashes.get(filename)
+        if cached is not None and not app.debug:
+            return cached[1]  # served files do not change under a running server
         path = Path(app.static_folder or "") / filename
         try:
             mtime = path.stat().st_mtime
         except OSError:
             return None
-        cached = hashes.get(filename)
         if cached is None or cached[0] != mtime:
             digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
             cached = hashes[filename] = (mtime, digest)

@@ -338,7 +338,7 @@ def _ranked(query: Query, tag: str | None, limit: int, offset: int) -> tuple[lis
     total = engine.count()
     if total <= offset or not limit:
         return [], total
-    want = offset + limit
+    want = min(offset + limit, total)  # no tier is asked for matches that do not exist
     keys = _exact_tag_keys(query)
     ordered = engine.exact(keys, want)
     if not ordered:
