@@ -305,6 +305,12 @@ def register_headers(app: Flask) -> None:
     # static answer again, at a fast level, as it streams (htmx alone is 52 KB), and has no
     # cache for streamed answers. Immutable files are worth compressing hard once.
     squeezed: dict[tuple[str, str], bytes] = {}
+    # form-action also governs where a form's redirect may lead: the checkout and "Pay now"
+    # answer 303 to Stripe Checkout, so its origin is allowed when Stripe is configured.
+    csp = CSP
+    if app.config.get("STRIPE_SECRET_KEY"):
+        origin = app.config["STRIPE_CHECKOUT_ORIGIN"]
+        csp = CSP.replace("form-action 'self';", f"form-action 'self' {origin};")
 
     def _brotli_static(response: Response, filename: str, digest: str | None) -> None:
         if (
@@ -352,7 +358,7 @@ def register_headers(app: Flask) -> None:
     @app.after_request
     def set_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("Content-Security-Policy", csp)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")

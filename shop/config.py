@@ -38,6 +38,9 @@ class Defaults:
     STRIPE_SECRET_KEY: str | None = None
     STRIPE_WEBHOOK_SECRET: str | None = None
     STRIPE_API_BASE: str | None = None
+    # Where Stripe Checkout pages live: the checkout's redirect goes there, so the Content
+    # Security Policy's form-action allows it (only when Stripe is configured).
+    STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
     # Seconds to wait for Stripe per attempt (two retries follow a timeout).
     STRIPE_TIMEOUT = 10
     # Rate limits storage (flask-limiter URI); memory:// is per process, so several workers

@@ -117,3 +117,20 @@ def test_secure_cookies_when_configured(app):
     assert "Secure" in response.headers["Set-Cookie"]
     assert "HttpOnly" in response.headers["Set-Cookie"]
     assert "SameSite=Lax" in response.headers["Set-Cookie"]
+
+
+def test_forms_may_lead_to_stripe_checkout_only_when_stripe_is_configured(app, tmp_path):
+    from shop import create_app
+
+    assert "form-action 'self';" in app.test_client().get("/").headers["Content-Security-Policy"]
+    stripe_app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path / "stripe",
+            "DATABASE_URL": app.config["DATABASE_URL"],
+            "SECRET_KEY": "x" * 32,
+            "STRIPE_SECRET_KEY": "sk_test_x",
+        }
+    )
+    csp = stripe_app.test_client().get("/").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com;" in csp

@@ -53,25 +53,41 @@ def _owned(model, owner: Owner) -> tuple:
 # ---------------------------------------------------------------- the draft
 
 
-def save_draft_field(owner: Owner, field: str, value: str | list[str]) -> None:
-    """Keep one field of the owner's draft (a list for the checkbox groups)."""
+def _draft_value(field: str, value: str | list[str]) -> str:
     if field not in DRAFT_FIELDS:
         raise CheckoutError(400, "That is not a field of the checkout.")
     if field in MULTI:
-        stored = json.dumps(sorted({str(item)[:40] for item in value})[:20])
-    else:
-        text = value if isinstance(value, str) else (value[0] if value else "")
-        stored = text[: LIMITS.get(field, DRAFT_LIMIT) + 1]
+        return json.dumps(sorted({str(item)[:40] for item in value})[:20])
+    text = value if isinstance(value, str) else (value[0] if value else "")
+    return text[: LIMITS.get(field, DRAFT_LIMIT) + 1]
+
+
+def _upsert_draft(owner: Owner, field: str, stored: str) -> None:
     stmt = upsert_insert(DraftField).values(
         owner_type=owner.kind, owner_id=owner.id, field=field, value=stored, updated_at=_now()
     )
-    with write_transaction():
-        db.session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["owner_type", "owner_id", "field"],
-                set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-            )
+    db.session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["owner_type", "owner_id", "field"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
         )
+    )
+
+
+def save_draft_field(owner: Owner, field: str, value: str | list[str]) -> None:
+    """Keep one field of the owner's draft (a list for the checkbox groups)."""
+    stored = _draft_value(field, value)
+    with write_transaction():
+        _upsert_draft(owner, field, stored)
+
+
+def save_draft(owner: Owner, values: dict[str, str | list[str]]) -> None:
+    """Keep every field of a submitted form in the draft, in one transaction (with Stripe the
+    order waits for payment, and a buyer who cancels comes back to the form filled in)."""
+    stored = {field: _draft_value(field, value) for field, value in values.items()}
+    with write_transaction():
+        for field, text in stored.items():
+            _upsert_draft(owner, field, text)
 
 
 def load_draft(owner: Owner) -> dict[str, str | list[str]]:

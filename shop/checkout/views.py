@@ -128,6 +128,17 @@ def place() -> Response:
         return _page(form, error.status, error.message)
     order = placed.order
     if order.status == "pending_payment" and by_stripe:
+        # Kept until the payment arrives: a buyer who cancels on Stripe finds the form
+        # filled in, with JavaScript (saved as typed) or without it (saved here).
+        services.save_draft(
+            owner,
+            {
+                field: request.form.getlist(field)
+                if field in MULTI
+                else request.form.get(field, "")
+                for field in DRAFT_FIELDS
+            },
+        )
         try:
             target = payments.start_checkout(order)
         except payments.PaymentUnavailable as error:
