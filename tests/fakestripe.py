@@ -8,6 +8,11 @@ The shop's real stripe library talks to it (``STRIPE_API_BASE`` = ``FakeStripe.b
   Stripe does) and answers a Checkout Session object.
 - ``GET /v1/checkout/sessions/<id>`` answers the session as it is now.
 
+A browser sent to a session's ``url`` gets a page standing in for Stripe's hosted Checkout:
+its "Pay" button marks the session paid and sends the browser to the session's
+``success_url`` (``{CHECKOUT_SESSION_ID}`` filled in), its "Cancel" link goes to the
+``cancel_url``.
+
 Tests steer it with plain methods: ``mark_paid``, ``mark_expired``, ``fail_next`` (500s),
 ``slow_next`` (answers after a delay), ``go_offline``/``come_back`` (connections dropped
 unanswered), and read ``requests`` (every request it read). ``signed_event`` builds a webhook
@@ -16,6 +21,7 @@ delivery signed the way Stripe signs it.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import secrets
@@ -270,13 +276,31 @@ class FakeStripe:
                 if delay:
                     time.sleep(delay)
                 if url.path.startswith("/c/pay/"):
-                    self._send(200, b"<!doctype html><title>Fake Checkout</title>", "text/html")
+                    self._hosted(method, url.path.removeprefix("/c/pay/"))
                     return
                 if fail:
                     status, answer = _error(fail, "api_error", "Something went wrong (fake).")
                 else:
                     status, answer = fake._answer(method, url.path, params, headers)
                 self._send(status, json.dumps(answer).encode(), "application/json")
+
+            def _hosted(self, method: str, session_id: str) -> None:
+                """The hosted Checkout page of an open session: GET shows it, POST pays."""
+                with fake._lock:
+                    found = fake.sessions.get(session_id)
+                    session = dict(found) if found is not None else None
+                if session is None or session["status"] != "open":
+                    self._send(200, b"<!doctype html><title>Fake Checkout</title>", "text/html")
+                    return
+                if method == "POST":
+                    paid = fake.mark_paid(session_id)
+                    target = paid["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+                    self.send_response(303)
+                    self.send_header("Location", target)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self._send(200, _hosted_page(session).encode(), "text/html; charset=utf-8")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 try:
@@ -293,6 +317,23 @@ class FakeStripe:
                 pass  # quiet: pytest shows the test's own output
 
         return Handler
+
+
+def _hosted_page(session: dict[str, Any]) -> str:
+    """The fake's stand-in for Stripe's hosted Checkout page of ``session``."""
+    amount = int(session.get("amount_total") or 0)
+    currency = str(session.get("currency") or "usd").upper()
+    escape = html.escape
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<title>Fake Checkout</title><link rel="icon" href="data:,"></head><body><main>'
+        f"<h1>Pay {escape(currency)} {amount / 100:,.2f}</h1>"
+        f"<p>{escape(str(session.get('customer_email') or ''))}</p>"
+        f'<form method="post" action="/c/pay/{escape(session["id"])}">'
+        '<button type="submit">Pay</button></form>'
+        f'<p><a href="{escape(str(session.get("cancel_url") or ""))}">Cancel</a></p>'
+        "</main></body></html>"
+    )
 
 
 def signed_event(
