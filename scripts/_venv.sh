@@ -8,7 +8,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
   echo "creating .venv"
   "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 echo "installing the shop$1 into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$1"

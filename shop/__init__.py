@@ -25,6 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from shop import mail
+from shop.bag.services import Counts
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
@@ -58,6 +60,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from shop.cli import register_cli
 
     register_cli(app)
+    with app.app_context():
+        # A mistyped mail setting stops the start, rather than failing later only for the
+        # mail to existing accounts (which would tell who has one).
+        mail.current_settings()
     return app
 
 
@@ -74,9 +80,12 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
 
     url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    # A connection the database dropped (a PostgreSQL restart) is noticed and replaced
-    # before use, so the pool recovers without restarting the workers.
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # A connection a database server dropped (a PostgreSQL restart) is noticed and replaced
+    # before use, so the pool recovers without restarting the workers. SQLite has no
+    # server to lose.
+    if not url.startswith("sqlite"):
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_pre_ping", True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_LIFETIME_DAYS"])
@@ -246,8 +255,13 @@ def register_errors(app: Flask) -> None:
     def busy(error: BaseException) -> Response:
         app.logger.warning("database unavailable: %s", " ".join(str(error).split())[:300])
         # The session is not saved after this answer (shop/sessions.py): it would only
-        # wait for the same database again.
+        # wait for the same database again. The page itself asks nothing of the database:
+        # empty counters, and no customer to load.
         g.database_unavailable = True
+        g.bag_counts = Counts(0, 0)
+        g.wishlist_ids = set()
+        if "_login_user" not in g:
+            g._login_user = login_manager.anonymous_user()
         with contextlib.suppress(Exception):
             db.session.rollback()
         response = render_error(503)
@@ -331,6 +345,8 @@ def register_headers(app: Flask) -> None:
         etag, weak = response.get_etag()
         if etag:
             response.set_etag(f"{etag}-br", weak=weak)
+        response.headers.pop("Accept-Ranges", None)  # ranges would be of the raw file
+        response.make_conditional(request)
 
     def static_hash(filename: str) -> str | None:
         # Flask has no content-hashed static URLs; Flask-Static-Digest needs a build step

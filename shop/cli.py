@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
+from shop.checkout.services import purge_anonymous_drafts
 from shop.orders.export import OrderFilter, write_csv
 from shop.orders.services import expire_pending
 from shop.sessions import purge_expired
@@ -40,10 +41,10 @@ def load_command(file: Path | None) -> None:
 
 @sessions_cli.command("purge")
 def purge_command() -> None:
-    """Delete expired sessions and the bags and wishlists of anonymous ones."""
-    leftovers = purge_anonymous()
+    """Delete expired sessions and the bags, wishlists and checkout drafts they leave."""
+    leftovers = purge_anonymous() + purge_anonymous_drafts()
     removed = purge_expired()
-    click.echo(f"purged {removed} expired session(s) and {leftovers} bag or wishlist row(s)")
+    click.echo(f"purged {removed} expired session(s) and {leftovers} bag, wishlist or draft row(s)")
 
 
 def _valid_email(value: str) -> bool:

@@ -26,11 +26,13 @@ class Defaults:
     PUBLIC_URL: str | None = None
     # How long an idle visitor's session lives.
     SESSION_LIFETIME_DAYS = 30
-    # Largest request body accepted, in bytes.
-    MAX_CONTENT_LENGTH = 64 * 1024
-    # Longest query string accepted, in bytes; longer ones answer 414. As large as the body
-    # limit, so that a script's 10,000-character search still gets a results page (the
-    # search cuts the query at 100 characters); the HTTP server in front may refuse less.
+    # Largest request body accepted, in bytes: a checkout filled to every limit with
+    # non-Latin text (three bytes a character, percent-encoded) stays below it.
+    MAX_CONTENT_LENGTH = 256 * 1024
+    # Longest query string accepted, in bytes; longer ones answer 414. Large enough that a
+    # 10,000-character search reaching the app gets a results page (the search cuts the
+    # query at 100 characters). gunicorn (gunicorn.conf.py) refuses request lines over
+    # 8,190 bytes before the app sees them.
     MAX_QUERY_LENGTH = 64 * 1024
     # Where the shop's notifications of new orders go; None means the MAIL_FROM address.
     ORDERS_EMAIL: str | None = None

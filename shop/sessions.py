@@ -25,7 +25,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Request, Response, g
+from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import DateTime, Integer, String, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -122,7 +122,7 @@ class ServerSession(CallbackDict, SessionMixin):
     def permanent(self) -> bool:
         """Whether the cookie outlives the browser: yes unless set otherwise (a visitor's bag
         and wishlist are kept for SESSION_LIFETIME_DAYS)."""
-        return bool(self.get("_permanent", True))
+        return bool(dict.get(self, "_permanent", True))  # not a read of the visitor's data
 
     @permanent.setter
     def permanent(self, value: bool) -> None:
@@ -203,6 +203,8 @@ class ServerSessionInterface(SessionInterface):
         return session
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if _is_static(app, request):
+            return self._new(app)  # a static file needs no session: no lookup, no cookie
         sid = request.cookies.get(self.get_cookie_name(app), "")
         if not _SID_RE.match(sid):
             return self._new(app)
@@ -250,6 +252,8 @@ class ServerSessionInterface(SessionInterface):
             "samesite": self.get_cookie_samesite(app),
             "httponly": self.get_cookie_httponly(app),
         }
+        if _is_static(app, request):
+            return
         if session.accessed:
             response.vary.add("Cookie")
         if session.unavailable or g.get("database_unavailable"):
@@ -316,11 +320,16 @@ class ServerSessionInterface(SessionInterface):
             cookie_expires = expires if session.permanent else None
             response.set_cookie(name, session.sid, expires=cookie_expires, **cookie)
             response.vary.add("Cookie")
-        elif not session.from_cookie and session.accessed:
-            # The page carries a CSRF token derived from this id: the browser must keep it.
+        elif not session.from_cookie and g.get(CSRF_KEY):
+            # The page carries a CSRF token derived from this id (Flask-WTF keeps the token
+            # it made in g): the browser must keep the id. Other answers set no cookie.
             cookie_expires = moment + lifetime if session.permanent else None
             response.set_cookie(name, session.sid, expires=cookie_expires, **cookie)
             response.vary.add("Cookie")
+
+
+def _is_static(app: Flask, request: Request) -> bool:
+    return bool(app.static_url_path) and request.path.startswith(app.static_url_path + "/")
 
 
 def purge_expired() -> int:

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from flask import Response, make_response, render_template
+from flask import Response, make_response, redirect, render_template
 from jinja2_fragments.flask import render_blocks
 
 from shop.extensions import htmx
@@ -66,3 +66,15 @@ def safe_next(value: str | None, default: str) -> str:
     ):
         return value
     return default
+
+
+def go_to(target: str) -> Response:
+    """Send the browser to ``target`` after a POST: 303, or for htmx (which would follow a
+    303 inside the page) a 204 with HX-Redirect, so the browser itself goes there."""
+    if htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+    else:
+        response = redirect(target, 303)
+    response.vary.add("HX-Request")
+    return response

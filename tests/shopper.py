@@ -8,6 +8,23 @@ import secrets
 from flask.testing import FlaskClient
 
 HX = {"HX-Request": "true"}
+# A checkout form filled in as a buyer would (without the page's hidden fields).
+CHECKOUT_FORM = {
+    "name": "Grace Hopper",
+    "email": "grace@example.com",
+    "company": "Compilers Ltd",
+    "role": "CTO",
+    "hosting": "aws",
+    "hosting_other": "",
+    "traffic_amount": "2500",
+    "traffic_unit": "per_second",
+    "stateful": "Carts",
+    "files": "",
+    "compliance": ["gdpr"],
+    "compliance_notes": "",
+    "cloudflare": ["workers"],
+    "notes": "",
+}
 
 
 class Shopper:

@@ -137,7 +137,7 @@ def test_purge_removes_only_anonymous_leftovers(app, runner):
         db.session.commit()
     result = runner.invoke(args=["sessions", "purge"])
     assert result.exit_code == 0, result.output
-    assert "2 bag or wishlist row(s)" in result.output
+    assert "2 bag, wishlist or draft row(s)" in result.output
     with app.app_context():
         owners = set(db.session.scalars(select(BagLine.owner_id)))
         assert owners == {live.id, customer.id}

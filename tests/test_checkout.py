@@ -273,9 +273,46 @@ def test_the_draft_is_saved_by_field_and_restored(app, client, shopper):
     assert not re.search(r'value="kv" checked', checkout_page(client)[0])
 
 
-@pytest.mark.parametrize("field", ["csrf_token", "checkout_token", "", "nonsense"])
+@pytest.mark.parametrize("field", ["checkout_token", "bag_fingerprint", "", "nonsense"])
 def test_the_draft_refuses_other_fields(client, shopper, field):
-    assert _save(client, field, "x").status_code == 400
+    response = _save(client, field, "x")
+    assert response.status_code == 400
+    assert "That is not a field of the checkout." in page_text(response.get_data(as_text=True))
+
+
+def test_the_draft_keeps_no_control_characters(app, client, shopper):
+    assert _save(client, "name", "Ada\x00 Lovelace\x07").status_code == 204
+    assert _save(client, "notes", "one\x00\nline two").status_code == 204
+    assert _save(client, "cloudflare", ["kv\x00"]).status_code == 204
+    html, _ = checkout_page(client)
+    assert 'value="Ada Lovelace"' in html and "one \nline two</textarea>" in html
+
+
+def test_a_bag_emptied_since_the_page_keeps_what_was_typed(app, client, shopper):
+    _, hidden = checkout_page(client)
+    shopper.post("/bag/clear", {"next": "/bag"})
+    place(client, hidden, notes="remember this")
+    Shopper(client).add(HAT)
+    assert "remember this" in checkout_page(client)[0]
+
+
+def test_a_large_traffic_number_is_stored(app, client, shopper):
+    _, hidden = checkout_page(client)
+    assert place(client, hidden, traffic_amount="9999999999999").status_code == 303
+    assert orders(app)[0].traffic_amount == 9_999_999_999_999
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/orders/EG-%00",
+        "/orders/EG-0000-000%00",
+        "/checkout/success?session_id=cs_%00",
+        "/checkout/cancel?order=EG-%00&key=x",
+    ],
+)
+def test_odd_references_and_session_ids_are_not_found(client, path):
+    assert client.get(path).status_code in {303, 404}
 
 
 def test_two_fields_saved_at_once_both_stay(app, client, shopper):

@@ -8,12 +8,13 @@ import stat
 from datetime import UTC, timedelta
 
 import pytest
-from flask import session
-from sqlalchemy import func, select
+from flask import session, url_for
+from sqlalchemy import event, func, select
 
 from shop import create_app
 from shop.extensions import db
 from shop.sessions import SessionRecord, now, regenerate, session_key
+from tests.shopper import Shopper
 
 
 @pytest.fixture
@@ -69,6 +70,35 @@ def test_cookieless_get_writes_nothing(client, app):
         client.delete_cookie("shop_session")
         client.get(path)
     assert rows(app) == []
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/robots.txt", "/sitemap.xml", "static"])
+def test_answers_without_a_csrf_token_set_no_cookie(client, app, path):
+    if path == "static":
+        with app.test_request_context():
+            path = url_for("static", filename="css/shop.css")
+    response = client.get(path)
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers, path
+
+
+def test_a_static_file_costs_no_session_lookup(client, app):
+    Shopper(client).add("r2-bucket-hat")  # a visitor with a stored session
+    with app.test_request_context():
+        path = url_for("static", filename="css/shop.css")
+    statements = []
+
+    def record(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            response = client.get(path)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert statements == []
 
 
 def test_page_with_a_csrf_token_sets_an_httponly_lax_cookie(client):

@@ -24,6 +24,7 @@ from tests.conftest import PG_URL, fresh_database
 from tests.fakestripe import FakeStripe, signed_event
 from tests.live import Browser, gunicorn, log_text
 from tests.pagetext import page_text
+from tests.shopper import CHECKOUT_FORM
 
 REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL")
 
@@ -44,22 +45,6 @@ API_KEY = "sk_test_fake_" + "twoservers0key0for0tests"
 WEBHOOK_SECRET = "whsec_test_" + "two0servers0signing0secret"
 PASSWORD = "correct horse battery staple"
 HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"
-CHECKOUT = {
-    "name": "Grace Hopper",
-    "email": "grace@example.com",
-    "company": "Compilers Ltd",
-    "role": "CTO",
-    "hosting": "aws",
-    "hosting_other": "",
-    "traffic_amount": "2500",
-    "traffic_unit": "per_second",
-    "stateful": "Carts",
-    "files": "",
-    "compliance": ["gdpr"],
-    "compliance_notes": "",
-    "cloudflare": ["workers"],
-    "notes": "",
-}
 
 
 class Servers:
@@ -244,7 +229,7 @@ def test_an_order_placed_on_one_server_is_paid_by_a_webhook_to_the_other(servers
         name: re.search(rf'name="{name}" type="hidden" value="([^"]*)"', page.text)[1]
         for name in ("checkout_token", "bag_fingerprint")
     }
-    answer = browser.post(f"{servers.a}/checkout", {**CHECKOUT, **hidden})
+    answer = browser.post(f"{servers.a}/checkout", {**CHECKOUT_FORM, **hidden})
     assert answer.status == 303, page_text(answer.text)[:500]
     assert answer.location.startswith(f"{servers.stripe.base_url}/c/pay/")
     session_id = answer.location.rsplit("/", 1)[1]

@@ -106,8 +106,9 @@ def find_user(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def register(name: str, email: str, password: str) -> User:
-    """Create a customer; raises AccountError if the address is taken or the password weak."""
+def register(name: str, email: str, password: str, is_admin: bool = False) -> User:
+    """Create a customer (or an administrator); raises AccountError if the address is taken
+    or the password weak."""
     email = normalize_email(email)
     problem = password_problem(password, email)
     if problem:
@@ -117,7 +118,7 @@ def register(name: str, email: str, password: str) -> User:
         name=name.strip(),
         email=email,
         password_hash=hash_password(password),
-        is_admin=False,
+        is_admin=is_admin,
         created_at=moment,
         password_changed_at=moment,
     )
@@ -151,7 +152,7 @@ def authenticate(email: str, password: str) -> User | None:
 
 def change_password(user: User, current: str, new: str) -> None:
     """Set a new password after checking the current one."""
-    if not check_password_hash(user.password_hash, current[:MAX_PASSWORD]):
+    if len(current) > MAX_PASSWORD or not check_password_hash(user.password_hash, current):
         raise AccountError("That is not your current password.", "current_password")
     set_password(user, new)
 
@@ -179,10 +180,7 @@ def make_admin(email: str, password: str | None) -> tuple[User, bool]:
     if password is None:
         raise AccountError("A new administrator needs a password.", "password")
     normalized = normalize_email(email)
-    user = register(normalized.split("@")[0] or normalized, normalized, password)
-    with write_transaction():
-        user.is_admin = True
-    return user, True
+    return register(normalized.split("@")[0] or normalized, normalized, password, True), True
 
 
 def count_users() -> int:

@@ -47,10 +47,10 @@ from shop.accounts.services import AccountError
 from shop.bag import services as bag_services
 from shop.bag.services import Owner
 from shop.checkout.services import merge_draft
-from shop.extensions import htmx, limiter, login_manager
+from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
-from shop.web import safe_next
+from shop.web import go_to, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -71,11 +71,7 @@ def ask_to_sign_in() -> Response:
     """A page that needs an account sends the visitor to sign in, and back afterwards."""
     target = url_for("accounts.sign_in", next=request.full_path.rstrip("?"))
     flash("Sign in to see that page.", "info")
-    if htmx:
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
+    return go_to(target)
 
 
 # ---------------------------------------------------------------- rate limits

@@ -90,7 +90,7 @@ def in_wishlist(offer: Offer) -> bool:
 
 def pending_notice() -> Notice | None:
     """The notice left by a no-JavaScript add, shown once on the page it redirected to."""
-    if NOTICE_KEY not in session:
+    if NOTICE_KEY not in session or g.get("database_unavailable"):
         return None
     data = session.pop(NOTICE_KEY)
     offer = get_offer(str(data.get("slug", "")))

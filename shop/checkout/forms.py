@@ -46,6 +46,7 @@ LIMITS = {
     "notes": 4000,
 }
 MULTI = ("compliance", "cloudflare")
+BLOCKS = ("stateful", "files", "compliance_notes", "notes")  # text areas: line breaks kept
 # The fields a draft keeps (not the hidden tokens).
 DRAFT_FIELDS = (
     "name",
@@ -72,7 +73,7 @@ def _line(value: str | None) -> str:
     return clean_text(value, 10_000)
 
 
-def _text(value: str | None) -> str:
+def clean_block(value: str | None) -> str:
     """A block of text: line breaks kept, other control characters out, trimmed."""
     if not value:
         return ""
@@ -180,13 +181,13 @@ class CheckoutForm(FlaskForm):
     )
     stateful = TextAreaField(
         "Stateful workflows",
-        filters=[_text],
+        filters=[clean_block],
         validators=[_length("stateful")],
         description="Sessions, carts, collaborative documents, queues of work…",
     )
     files = TextAreaField(
         "File handling",
-        filters=[_text],
+        filters=[clean_block],
         validators=[_length("files")],
         description="Uploads, media, exports, their sizes and who may read them.",
     )
@@ -197,7 +198,7 @@ class CheckoutForm(FlaskForm):
     )
     compliance_notes = TextAreaField(
         "More about compliance (optional)",
-        filters=[_text],
+        filters=[clean_block],
         validators=[_length("compliance_notes")],
     )
     cloudflare = MultiCheckboxField(
@@ -205,7 +206,7 @@ class CheckoutForm(FlaskForm):
         choices=_choices(CLOUDFLARE),
         validators=[_Exclusive("Choose None yet alone, or the parts in use.")],
     )
-    notes = TextAreaField("Anything else", filters=[_text], validators=[_length("notes")])
+    notes = TextAreaField("Anything else", filters=[clean_block], validators=[_length("notes")])
 
     # Hidden: the page's own token (a replay finds the same order), the bag it showed.
     checkout_token = HiddenField(

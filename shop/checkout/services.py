@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -22,12 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from shop.bag import services as bag_services
 from shop.bag.models import BagLine
 from shop.bag.services import Owner
-from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI
+from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI, clean_block
 from shop.checkout.models import DraftField
 from shop.db import upsert_insert, write_transaction
 from shop.extensions import db
 from shop.orders.models import Order, OrderLine
 from shop.orders.services import new_reference
+from shop.sessions import SessionRecord
+from shop.web import clean_text
 
 DRAFT_LIMIT = 4000  # longest value a draft keeps (the largest field's limit)
 
@@ -57,9 +59,12 @@ def _draft_value(field: str, value: str | list[str]) -> str:
     if field not in DRAFT_FIELDS:
         raise CheckoutError(400, "That is not a field of the checkout.")
     if field in MULTI:
-        return json.dumps(sorted({str(item)[:40] for item in value})[:20])
+        return json.dumps(sorted({clean_text(str(item), 40) for item in value})[:20])
     text = value if isinstance(value, str) else (value[0] if value else "")
-    return text[: LIMITS.get(field, DRAFT_LIMIT) + 1]
+    # Cleaned as the form cleans the field (no NUL or other control characters: PostgreSQL
+    # text cannot hold NUL), and kept a little past the limit so the form can say so.
+    cleaned = clean_block(text) if field in BLOCKS else clean_text(text, 10_000)
+    return cleaned[: LIMITS.get(field, DRAFT_LIMIT) + 1]
 
 
 def _upsert_draft(owner: Owner, field: str, stored: str) -> None:
@@ -88,6 +93,22 @@ def save_draft(owner: Owner, values: dict[str, str | list[str]]) -> None:
     with write_transaction():
         for field, text in stored.items():
             _upsert_draft(owner, field, text)
+
+
+def purge_anonymous_drafts(grace: timedelta = timedelta(hours=1)) -> int:
+    """Drop the drafts of sessions that expired (a name and an email are not kept for a
+    visitor who left). Customers' drafts stay. Returns how many fields were removed."""
+    moment = _now()
+    live = select(SessionRecord.id).where(SessionRecord.expires_at > moment)
+    with write_transaction():
+        removed = db.session.execute(
+            delete(DraftField).where(
+                DraftField.owner_type == "session",
+                DraftField.owner_id.not_in(live),
+                DraftField.updated_at < moment - grace,
+            )
+        ).rowcount
+    return removed or 0
 
 
 def load_draft(owner: Owner) -> dict[str, str | list[str]]:

@@ -31,10 +31,10 @@ from shop.bag.views import current_owner
 from shop.checkout import services
 from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI, CheckoutForm
 from shop.checkout.services import CheckoutError
-from shop.extensions import htmx
 from shop.orders import services as orders
 from shop.payments import services as payments
 from shop.sessions import ensure_stored
+from shop.web import go_to
 
 bp = Blueprint("checkout", __name__)
 
@@ -68,9 +68,12 @@ def _has_state() -> bool:
     return current_user.is_authenticated or bool(getattr(session, "stored", False))
 
 
-def _page(form: CheckoutForm, status: int = 200, message: str | None = None) -> Response:
+def _page(
+    form: CheckoutForm, status: int = 200, message: str | None = None, lines=None
+) -> Response:
     owner = current_owner()
-    lines = bag_services.bag_lines(owner) if _has_state() else []
+    if lines is None:
+        lines = bag_services.bag_lines(owner) if _has_state() else []
     form.bag_fingerprint.data = services.fingerprint(lines)
     if not form.checkout_token.data or form.checkout_token.errors:
         form.checkout_token.data = secrets.token_urlsafe(24)
@@ -89,14 +92,24 @@ def _page(form: CheckoutForm, status: int = 200, message: str | None = None) -> 
     return _no_store(make_response(render_template("checkout/checkout.html", **context), status))
 
 
+def _submitted() -> dict[str, str | list[str]]:
+    """The checkout fields as sent, for the draft."""
+    form = request.form
+    return {
+        field: form.getlist(field) if field in MULTI else form.get(field, "")
+        for field in DRAFT_FIELDS
+    }
+
+
 @bp.get("/checkout")
 def show_checkout() -> Response:
     """The bag's summary and the form, filled from the saved draft."""
     owner = current_owner()
-    if not _has_state() or not bag_services.bag_lines(owner):
+    lines = bag_services.bag_lines(owner) if _has_state() else []
+    if not lines:
         flash("Your bag is empty. Add a review to check out.", "info")
         return redirect(url_for("catalog.list_offers"), 303)
-    return _page(_form_from_draft(owner))
+    return _page(_form_from_draft(owner), lines=lines)
 
 
 @bp.post("/checkout")
@@ -119,7 +132,9 @@ def place() -> Response:
             by_stripe,
         )
     except CheckoutError as error:
-        if not _has_state() or not bag_services.bag_lines(owner):
+        if not bag_services.bag_lines(owner):
+            # Nothing to order: what was typed is kept for the next checkout.
+            services.save_draft(owner, _submitted())
             flash(error.message, "info")
             return redirect(url_for("catalog.list_offers"), 303)
         if error.field:
@@ -130,21 +145,13 @@ def place() -> Response:
     if order.status == "pending_payment" and by_stripe:
         # Kept until the payment arrives: a buyer who cancels on Stripe finds the form
         # filled in, with JavaScript (saved as typed) or without it (saved here).
-        services.save_draft(
-            owner,
-            {
-                field: request.form.getlist(field)
-                if field in MULTI
-                else request.form.get(field, "")
-                for field in DRAFT_FIELDS
-            },
-        )
+        services.save_draft(owner, _submitted())
         try:
             target = payments.start_checkout(order)
         except payments.PaymentUnavailable as error:
             flash(error.message, "error")
-            return _to(orders.order_url(order))
-        return _to(target)
+            return go_to(orders.order_url(order))
+        return go_to(target)
     if placed.created:
         orders.send_order_mail(order, "placed")
         flash(
@@ -152,15 +159,7 @@ def place() -> Response:
             "and we write to plan the call.",
             "success",
         )
-    return _to(orders.order_url(order))
-
-
-def _to(target: str) -> Response:
-    if htmx:
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
+    return go_to(orders.order_url(order))
 
 
 # ---------------------------------------------------------------- the draft, field by field

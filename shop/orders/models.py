@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -71,7 +72,7 @@ class Order(db.Model):
     role: Mapped[str] = mapped_column(String(100), default="")
     hosting: Mapped[str] = mapped_column(String(40))
     hosting_other: Mapped[str] = mapped_column(String(100), default="")
-    traffic_amount: Mapped[int] = mapped_column(Integer)
+    traffic_amount: Mapped[int] = mapped_column(BigInteger)  # up to 13 digits
     traffic_unit: Mapped[str] = mapped_column(String(20))
     stateful: Mapped[str] = mapped_column(Text, default="")
     files: Mapped[str] = mapped_column(Text, default="")

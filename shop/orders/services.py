@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 # Crockford's base32 without I, L, O, U: nothing to misread over the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PENDING_FOR = timedelta(hours=24)  # then a pending_payment order expires
+_REFERENCE_RE = re.compile(rf"^EG-[{_ALPHABET}]{{4}}-[{_ALPHABET}]{{4}}$")
+_SESSION_ID_RE = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")  # Stripe's Checkout Session ids
 
 
 def now() -> datetime:
@@ -65,13 +68,15 @@ def order_url(order: Order, external: bool = False) -> str:
 
 def get_order(reference: str) -> Order | None:
     """The order with this reference (any case), if any."""
-    if not reference or len(reference) > 16:
-        return None
+    if not reference or not _REFERENCE_RE.match(reference.upper()):
+        return None  # nothing else is a reference (and a NUL never reaches the database)
     return db.session.scalar(select(Order).where(Order.reference == reference.upper()))
 
 
 def find_by_session(session_id: str) -> Order | None:
     """The order whose Stripe Checkout Session this is, if any."""
+    if not session_id or not _SESSION_ID_RE.match(session_id):
+        return None
     return db.session.scalar(select(Order).where(Order.stripe_session_id == session_id))
 
 

@@ -25,11 +25,12 @@ from flask import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shop.db import write_transaction
-from shop.extensions import csrf, db, htmx
+from shop.extensions import csrf, db
 from shop.orders import services as orders
 from shop.orders.models import Order, StripeEvent
 from shop.payments import services
 from shop.payments.services import PaymentUnavailable
+from shop.web import go_to
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,6 @@ def _text(body: str, status: int) -> Response:
     response.mimetype = "text/plain"
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _to(target: str) -> Response:
-    # htmx would follow a 303 inside the page; HX-Redirect makes the browser go there.
-    if htmx:
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target, 303)
 
 
 def _record(event_id: str, event_type: str, order_id: int | None) -> None:
@@ -205,7 +197,7 @@ def pay(reference: str) -> Response:
         target = services.start_checkout(order)
     except PaymentUnavailable as error:
         flash(error.message, "error")
-        return _to(orders.order_url(order))
+        return go_to(orders.order_url(order))
     except ValueError:  # paid or expired between the check above and now
         abort(409, description=f"Order {order.reference} is not waiting for payment.")
-    return _to(target)
+    return go_to(target)
