@@ -227,6 +227,13 @@ def place_order(
             if existing is not None:
                 return _replayed(existing, owner, user_id)
             lines = bag_services.bag_lines(owner)
+            if not lines or fingerprint(lines) != shown_fingerprint:
+                # On PostgreSQL another request with this token may have placed the order
+                # (and emptied the bag) since the lookup above: each statement sees what
+                # was committed before it, so look again before calling the bag changed.
+                existing = _by_token(token)
+                if existing is not None:
+                    return _replayed(existing, owner, user_id)
             if not lines:
                 raise CheckoutError(409, "Your bag is empty, so there is nothing to order.")
             if fingerprint(lines) != shown_fingerprint:
