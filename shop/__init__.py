@@ -259,7 +259,7 @@ def register_errors(app: Flask) -> None:
         # empty counters, and no customer to load.
         g.database_unavailable = True
         g.bag_counts = Counts(0, 0)
-        g.wishlist_ids = set()
+        g.wishlist_ids = frozenset()
         if "_login_user" not in g:
             g._login_user = login_manager.anonymous_user()
         with contextlib.suppress(Exception):

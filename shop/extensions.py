@@ -1,5 +1,6 @@
 """Flask extensions, created here and bound to the app in ``create_app``."""
 
+from flask import request
 from flask_compress import Compress
 from flask_htmx import HTMX
 from flask_limiter import Limiter
@@ -34,3 +35,10 @@ htmx = HTMX()
 login_manager = LoginManager()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 compress = Compress()
+
+
+# Every limit of the shop counts POSTs; without this filter Flask-Limiter resolves the limits
+# of each page view only to find that none apply.
+@limiter.request_filter
+def _only_posts_are_limited() -> bool:
+    return request.method != "POST"

@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import DateTime, Integer, String, Text, delete, select, update
+from sqlalchemy import DateTime, Integer, String, Text, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +57,11 @@ class SessionRecord(db.Model):
     # The signed-in customer (Flask-Login's "_user_id"), so that a password change can end
     # the customer's other sessions. No foreign key: rows are written after the view's work.
     user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+_READ = select(SessionRecord.data, SessionRecord.expires_at).where(
+    SessionRecord.id == bindparam("key")
+)
 
 
 def now() -> datetime:
@@ -209,11 +214,12 @@ class ServerSessionInterface(SessionInterface):
         if not _SID_RE.match(sid):
             return self._new(app)
         try:
-            row = db.session.execute(
-                select(SessionRecord.data, SessionRecord.expires_at).where(
-                    SessionRecord.id == session_key(sid)
-                )
-            ).first()
+            # Core on the request's connection, with a statement built once: the ORM's
+            # execute costs more than the lookup itself. The read opens the request's
+            # transaction, which the view goes on using (one snapshot, one connection).
+            row = (
+                db.session.connection().execute(_READ, {"key": session_key(sid)}).first()
+            )
         except DBAPIError as error:
             if not database_unavailable(error):
                 raise
@@ -223,8 +229,6 @@ class ServerSessionInterface(SessionInterface):
             session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
             session.unavailable = True
             return self._with_csrf(app, session)
-        # The lookup is a read of its own: end it so the view starts with a fresh transaction.
-        db.session.rollback()
         if row is not None and _aware(row.expires_at) > now():
             try:
                 data = json.loads(row.data)

@@ -74,17 +74,25 @@ class Notice:
     return_focus: str | None = None
 
 
+def _load_visitor_state() -> None:
+    # Counters and wishlist marks come from one statement, read once per request.
+    if "bag_counts" in g:
+        return
+    if _has_state():
+        g.bag_counts, g.wishlist_ids = services.visitor_state(current_owner())
+    else:
+        g.bag_counts, g.wishlist_ids = Counts(0, 0), frozenset()
+
+
 def header_counts() -> Counts:
     """The header counters' numbers, read once per request."""
-    if "bag_counts" not in g:
-        g.bag_counts = services.counts(current_owner()) if _has_state() else Counts(0, 0)
+    _load_visitor_state()
     return g.bag_counts
 
 
 def in_wishlist(offer: Offer) -> bool:
-    """Whether the offer is in this visitor's wishlist (one query per request)."""
-    if "wishlist_ids" not in g:
-        g.wishlist_ids = services.wishlist_offer_ids(current_owner()) if _has_state() else set()
+    """Whether the offer is in this visitor's wishlist (read with the counters)."""
+    _load_visitor_state()
     return offer.id in g.wishlist_ids
 
 
