@@ -217,9 +217,7 @@ class ServerSessionInterface(SessionInterface):
             # Core on the request's connection, with a statement built once: the ORM's
             # execute costs more than the lookup itself. The read opens the request's
             # transaction, which the view goes on using (one snapshot, one connection).
-            row = (
-                db.session.connection().execute(_READ, {"key": session_key(sid)}).first()
-            )
+            row = db.session.connection().execute(_READ, {"key": session_key(sid)}).first()
         except DBAPIError as error:
             if not database_unavailable(error):
                 raise
