@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import mail
+from shop import mail, pagecache
 from shop.bag.services import Counts
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_headers(app)
     register_templates(app)
+    pagecache.init_app(app)
     from shop.cli import register_cli
 
     register_cli(app)

@@ -45,6 +45,12 @@ class Defaults:
     STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
     # Seconds to wait for Stripe per attempt (two retries follow a timeout).
     STRIPE_TIMEOUT = 10
+    # Catalogue pages rendered once and kept per process (shop/pagecache.py): on or off, the
+    # most bytes of pages one process keeps, and how often it asks the database whether the
+    # catalogue changed (a catalogue loaded elsewhere shows within that many seconds).
+    PAGE_CACHE = True
+    PAGE_CACHE_BYTES = 8 * 1024 * 1024
+    PAGE_CACHE_CHECK_SECONDS = 1.0
     # Rate limits storage (flask-limiter URI); memory:// is per process, so several workers
     # or servers need a shared one such as redis://127.0.0.1:6379/0.
     RATELIMIT_STORAGE_URI = "memory://"

@@ -8,7 +8,6 @@ out-of-band swaps and a message for the page's polite live region, and triggers
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from flask import (
@@ -29,6 +28,7 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
+from shop import pagecache
 from shop.bag import services
 from shop.bag.forms import (
     AddToBagForm,
@@ -96,6 +96,16 @@ def in_wishlist(offer: Offer) -> bool:
     return offer.id in g.wishlist_ids
 
 
+@pagecache.vary_on
+def _page_state() -> object:
+    # A kept catalogue page shows the counters and wishlist marks it was drawn with; a
+    # message shown once (a flash, the notice after an add) is never kept.
+    if NOTICE_KEY in session or "_flashes" in session:
+        return pagecache.BYPASS
+    _load_visitor_state()
+    return (g.bag_counts.bag, tuple(sorted(g.wishlist_ids)))
+
+
 def pending_notice() -> Notice | None:
     """The notice left by a no-JavaScript add, shown once on the page it redirected to."""
     if NOTICE_KEY not in session or g.get("database_unavailable"):
@@ -120,7 +130,6 @@ def _template_globals(state) -> None:
         in_wishlist=in_wishlist,
         pending_notice=pending_notice,
         here=here,
-        form_token=lambda: secrets.token_urlsafe(16),
         max_quantity=MAX_QUANTITY,
         checkout_url=lambda: url_for("checkout.show_checkout"),
     )

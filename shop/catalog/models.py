@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shop.extensions import db
@@ -67,3 +76,19 @@ class OfferTag(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     offer: Mapped[Offer] = relationship(back_populates="tags")
+
+
+class CatalogVersion(db.Model):
+    """One row whose number goes up with every change to the offers or their tags.
+
+    Pages drawn from the catalogue are cached by each app process (``shop.pagecache``); a
+    process that sees a new number drops its pages, so a ``flask catalog load`` run elsewhere
+    reaches every server. The number is raised by the flush that changes an offer
+    (``shop.catalog.services``), in the same transaction.
+    """
+
+    __tablename__ = "catalog_version"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=1)

@@ -1,4 +1,9 @@
-"""Catalogue queries and the catalogue file loader."""
+"""Catalogue queries, the catalogue's version number and the catalogue file loader.
+
+The version number (``catalog_version``) goes up in the transaction of every ORM write to
+offers or tags; pages cached from the catalogue (``shop.pagecache``) are dropped when it
+changes. A write in plain SQL text must raise it itself.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
-from shop.catalog.models import Offer, OfferTag
+from shop.catalog.models import CatalogVersion, Offer, OfferTag
 from shop.db import write_transaction
 from shop.extensions import db
 
@@ -101,6 +107,63 @@ def all_tags() -> list[str]:
     for (name,) in rows:
         seen.setdefault(name.lower(), name)
     return list(seen.values())
+
+
+# ---------------------------------------------------------------- version
+
+_VERSION = select(CatalogVersion.version).where(CatalogVersion.id == 1)
+_RAISED = "shop_catalog_version_raised"  # Session.info key: raised in this transaction
+_committed_here = 0  # catalogue changes committed by this process
+
+
+def stored_version() -> int:
+    """The catalogue's version number in the database (0 where the row is missing)."""
+    return db.session.execute(_VERSION).scalar() or 0
+
+
+def changes_committed_here() -> int:
+    """How many transactions of this process changed the catalogue: a change made here is
+    seen at once, without waiting for the next read of the stored version."""
+    return _committed_here
+
+
+def _raise_version(session: Session) -> None:
+    if not session.info.get(_RAISED):
+        session.info[_RAISED] = True
+        session.execute(update(CatalogVersion).values(version=CatalogVersion.version + 1))
+
+
+# Every ORM write of an offer or a tag (the loader, a script, a test), whether through
+# changed objects or an ORM UPDATE/DELETE/INSERT statement, raises the number in its own
+# transaction, so no such path can change the shelf and leave cached pages unaware.
+# (Plain SQL text is not seen; the module's docstring says so.)
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _context: Any, _instances: Any) -> None:
+    touched = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, Offer | OfferTag) for obj in touched):
+        _raise_version(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_statement(state: Any) -> None:
+    if (
+        (state.is_update or state.is_delete or state.is_insert)
+        and state.bind_mapper is not None
+        and state.bind_mapper.class_ in (Offer, OfferTag)
+    ):
+        _raise_version(state.session)
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed_change(session: Session) -> None:
+    global _committed_here
+    if session.info.pop(_RAISED, False):
+        _committed_here += 1
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_change(session: Session) -> None:
+    session.info.pop(_RAISED, None)
 
 
 # ---------------------------------------------------------------- loading

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
+from shop import pagecache
 from shop.catalog import services
 from shop.db import database_ok
 from shop.web import clean_text
@@ -16,6 +17,7 @@ def _absolute(endpoint: str, **values: str) -> str:
 
 
 @bp.get("/")
+@pagecache.cached
 def home() -> str:
     """The storefront: hero, shelf, the offers and the checkout introduction."""
     return render_template(
@@ -26,6 +28,7 @@ def home() -> str:
 
 
 @bp.get("/offers")
+@pagecache.cached
 def list_offers() -> str:
     """Every offer, or those with one tag (``?tag=R2``); an unknown tag is a 404."""
     tag = None
@@ -45,6 +48,7 @@ def list_offers() -> str:
 
 
 @bp.get("/offers/<slug>")
+@pagecache.cached
 def show_offer(slug: str) -> str:
     """One offer with its price and structured data."""
     offer = services.get_offer(slug)
