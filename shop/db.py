@@ -16,8 +16,9 @@ import logging
 import os
 import sqlite3
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -91,13 +92,23 @@ def begin_write() -> None:
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """The request's ORM session in a write transaction: committed at the end of the block,
-    rolled back if it raises."""
+    rolled back if it raises.
+
+    The commit keeps the objects loaded: what the request goes on to render is what it just
+    read and wrote, and expiring it would reload each object with a query of its own.
+    (ORM UPDATE statements already bring the loaded objects up to date.)
+    """
     begin_write()
+    session = db.session()
     try:
         yield
-        db.session.commit()
+        keep, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = keep
     except BaseException:
-        db.session.rollback()
+        session.rollback()
         raise
 
 
@@ -130,6 +141,20 @@ def upsert_insert(model):
     """An INSERT that knows ON CONFLICT on the request's database (SQLite or PostgreSQL)."""
     dialect = db.session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+
+
+_built: dict[tuple[Callable[[], Any], str], Any] = {}
+
+
+def built_once(build: Callable[[], Any]) -> Any:
+    """The statement ``build()`` makes (with ``bindparam`` placeholders), made once per
+    database dialect. For statements on a hot path: building an upsert of this shop's size,
+    and hashing it for SQLAlchemy's compiled cache, costs more than running it."""
+    key = (build, db.session.get_bind().dialect.name)
+    statement = _built.get(key)
+    if statement is None:
+        statement = _built[key] = build()
+    return statement
 
 
 # SQLite reports a missing table as an OperationalError too; only these mean "busy".

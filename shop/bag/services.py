@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Integer,
@@ -25,7 +26,7 @@ from sqlalchemy import (
 from shop.bag.models import MAX_QUANTITY, BagLine, UsedFormToken, WishlistItem
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
-from shop.db import upsert_insert, write_transaction
+from shop.db import built_once, upsert_insert, write_transaction
 from shop.extensions import db
 from shop.sessions import SessionRecord
 
@@ -66,7 +67,7 @@ def _owned(model, owner: Owner):
 
 
 def _offer_or_404(slug: str) -> Offer:
-    offer = get_offer(slug)
+    offer = get_offer(slug, tags=False)
     if offer is None:
         raise BagError(404, "That offer is not available.")
     return offer
@@ -74,36 +75,61 @@ def _offer_or_404(slug: str) -> Offer:
 
 def _spend_token(token: str) -> None:
     """Record the form token; a token already spent means the request is a replay."""
-    stmt = upsert_insert(UsedFormToken).values(token=token, used_at=_now())
-    stmt = stmt.on_conflict_do_nothing(index_elements=["token"]).returning(UsedFormToken.token)
-    if db.session.execute(stmt).scalar() is None:  # nothing inserted: spent before
+    spent = {"p_token": token, "p_moment": _now()}
+    if db.session.execute(built_once(_build_spend), spent).scalar() is None:  # spent before
         raise BagError(409, "That was already done: your bag below shows the result.")
 
 
-def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
-    previous = db.session.scalar(
-        select(BagLine.quantity).where(*_owned(BagLine, owner), BagLine.offer_id == offer.id)
-    )
-    moment = _now()
-    stmt = upsert_insert(BagLine).values(
-        owner_type=owner.kind,
-        owner_id=owner.id,
-        offer_id=offer.id,
-        quantity=quantity,
-        unit_price_cents=offer.price_cents,
-        currency=offer.currency,
+_PREVIOUS = select(BagLine.quantity).where(
+    BagLine.owner_type == bindparam("p_kind"),
+    BagLine.owner_id == bindparam("p_owner"),
+    BagLine.offer_id == bindparam("p_offer"),
+)
+
+
+def _build_add() -> Any:
+    # Parameter names differ from the columns': an INSERT reserves those for its values.
+    columns = BagLine.__table__.c
+    moment = bindparam("p_moment", type_=columns.added_at.type)
+    insert = upsert_insert(BagLine).values(
+        owner_type=bindparam("p_kind"),
+        owner_id=bindparam("p_owner"),
+        offer_id=bindparam("p_offer"),
+        quantity=bindparam("p_quantity", type_=columns.quantity.type),
+        unit_price_cents=bindparam("p_price", type_=columns.unit_price_cents.type),
+        currency=bindparam("p_currency"),
         added_at=moment,
         updated_at=moment,
     )
-    total = BagLine.quantity + stmt.excluded.quantity
-    stmt = stmt.on_conflict_do_update(
+    total = BagLine.quantity + insert.excluded.quantity
+    return insert.on_conflict_do_update(
         index_elements=["owner_type", "owner_id", "offer_id"],
         set_={
             "quantity": case((total > MAX_QUANTITY, MAX_QUANTITY), else_=total),
-            "updated_at": stmt.excluded.updated_at,
+            "updated_at": insert.excluded.updated_at,
         },
     ).returning(BagLine.quantity)
-    now_quantity = db.session.execute(stmt).scalar_one()
+
+
+def _build_spend() -> Any:
+    columns = UsedFormToken.__table__.c
+    insert = upsert_insert(UsedFormToken).values(
+        token=bindparam("p_token"), used_at=bindparam("p_moment", type_=columns.used_at.type)
+    )
+    return insert.on_conflict_do_nothing(index_elements=["token"]).returning(UsedFormToken.token)
+
+
+def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
+    line = {"p_kind": owner.kind, "p_owner": owner.id, "p_offer": offer.id}
+    previous = db.session.execute(_PREVIOUS, line).scalar()
+    values = {
+        **line,
+        "p_quantity": quantity,
+        "p_price": offer.price_cents,
+        "p_currency": offer.currency,
+        "p_moment": _now(),
+    }
+    now_quantity = db.session.execute(built_once(_build_add), values).scalar_one()
     # The statement above is what keeps the quantity right under concurrency; the
     # previous quantity only words the message (exact on SQLite, whose write lock is held).
     clamped = (previous or 0) + quantity > MAX_QUANTITY
@@ -280,17 +306,19 @@ class Counts:
     wishlist: int
 
 
+_COUNTS = select(
+    select(func.coalesce(func.sum(BagLine.quantity), 0))
+    .where(BagLine.owner_type == bindparam("kind"), BagLine.owner_id == bindparam("id"))
+    .scalar_subquery(),
+    select(func.count(WishlistItem.id))
+    .where(WishlistItem.owner_type == bindparam("kind"), WishlistItem.owner_id == bindparam("id"))
+    .scalar_subquery(),
+)
+
+
 def counts(owner: Owner) -> Counts:
     """Sum of bag quantities and number of wishlist items, in one round trip."""
-    bag = (
-        select(func.coalesce(func.sum(BagLine.quantity), 0))
-        .where(*_owned(BagLine, owner))
-        .scalar_subquery()
-    )
-    wishlist = (
-        select(func.count(WishlistItem.id)).where(*_owned(WishlistItem, owner)).scalar_subquery()
-    )
-    row = db.session.execute(select(bag, wishlist)).one()
+    row = db.session.execute(_COUNTS, {"kind": owner.kind, "id": owner.id}).one()
     return Counts(int(row[0]), int(row[1]))
 
 

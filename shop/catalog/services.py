@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from shop.catalog.models import CatalogVersion, Offer, OfferTag
 from shop.db import write_transaction
@@ -78,11 +78,17 @@ def list_offers(tag: str | None = None) -> list[Offer]:
     return list(db.session.scalars(query))
 
 
-def get_offer(slug: str) -> Offer | None:
-    """The active offer with this slug, or None (also for text that cannot be a slug)."""
+def get_offer(slug: str, *, tags: bool = True) -> Offer | None:
+    """The active offer with this slug, or None (also for text that cannot be a slug).
+
+    ``tags=False`` leaves the tags to be loaded if used (the bag's changes never show them).
+    """
     if len(slug) > 80 or not _SLUG_RE.match(slug):
         return None
-    return db.session.scalar(select(Offer).where(Offer.slug == slug, Offer.active.is_(True)))
+    query = select(Offer).where(Offer.slug == slug, Offer.active.is_(True))
+    if not tags:
+        query = query.options(lazyload(Offer.tags))
+    return db.session.scalar(query)
 
 
 def find_tag(name: str) -> str | None:
