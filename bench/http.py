@@ -697,13 +697,20 @@ def run(args: argparse.Namespace) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-http-") as scratch:
         folder = Path(scratch)
-        with gunicorn("bare", "bench.bare_app:app", {}, folder, "/", args.workers) as srv:
-            bare = load(srv, "bare", BARE, None, args, folder)
-            print(f"bare app: {len(srv.workers())} gunicorn workers", flush=True)
-        bare.ratio = 1.0
-        results.append(bare)
-        print(describe(bare), flush=True)
+
+        def bare_run(when: str) -> Result:
+            with gunicorn("bare", "bench.bare_app:app", {}, folder, "/", args.workers) as srv:
+                bare = load(srv, "bare", BARE, None, args, folder)
+            bare.ratio = 1.0
+            print(f"bare app ({when}): {len(srv.workers())} gunicorn workers", flush=True)
+            print(describe(bare), flush=True)
+            return bare
+
         for backend in backends:
+            # The bare app runs just before and just after each backend's scenarios, and
+            # their rates are compared with its mean: a shared machine's speed drifts over
+            # minutes, and a baseline measured long before would carry that drift.
+            before = bare_run(f"before {backend}")
             instance = folder / backend
             instance.mkdir()
             with (
@@ -722,10 +729,15 @@ def run(args: argparse.Namespace) -> int:
                 mine = []
                 for scenario in chosen:
                     result = load(srv, backend, scenario, visitor, args, instance)
-                    result.ratio = result.rate / bare.rate
                     mine.append(result)
                     print(describe(result), flush=True)
-                results += mine
+                after = bare_run(f"after {backend}")
+                baseline = (before.rate + after.rate) / 2
+                for result in mine:
+                    result.ratio = result.rate / baseline
+                bare = Result(**{**vars(before), "rate": baseline})
+                bare.backend = f"bare ({backend})"
+                results += [bare, *mine]
                 if args.profile:
                     for result in mine:
                         if result.misses():
