@@ -6,8 +6,10 @@ configuration's worker count unless ``--workers N``, access log included) on a f
 port, and loads them one after the other in the same run with wrk: 32 connections for 10 s
 per scenario after a 2 s warm-up. The shop runs on a scratch SQLite database in a temporary
 directory (migrated with ``flask db upgrade``, filled with ``flask catalog load``) and, with
-``--pg URL``, again on PostgreSQL in a scratch schema that is dropped afterwards; the bare app
-runs once per run. Scenarios:
+``--pg URL``, again on PostgreSQL in a scratch schema that is dropped afterwards. The bare app
+runs just before and just after each backend's scenarios; rates are compared with the mean of
+the two. ``--no-page-cache`` serves the shop with its page cache off, so every page is rendered
+(what a cache miss costs). Scenarios:
 
     home-cookie  GET /                       a visitor's session cookie
     home         GET /                       no cookie (a first visit; answers Set-Cookie)
@@ -700,9 +702,9 @@ def run(args: argparse.Namespace) -> int:
 
         def bare_run(when: str) -> Result:
             with gunicorn("bare", "bench.bare_app:app", {}, folder, "/", args.workers) as srv:
+                print(f"bare app ({when}): {len(srv.workers())} gunicorn workers", flush=True)
                 bare = load(srv, "bare", BARE, None, args, folder)
             bare.ratio = 1.0
-            print(f"bare app ({when}): {len(srv.workers())} gunicorn workers", flush=True)
             print(describe(bare), flush=True)
             return bare
 
@@ -715,7 +717,14 @@ def run(args: argparse.Namespace) -> int:
             instance.mkdir()
             with (
                 scratch_database(backend, instance, args.pg) as env,
-                gunicorn(backend, "app:app", env, instance, "/healthz", args.workers) as srv,
+                gunicorn(
+                    backend,
+                    "app:app",
+                    {**env, "SHOP_PAGE_CACHE": "false"} if args.no_page_cache else env,
+                    instance,
+                    "/healthz",
+                    args.workers,
+                ) as srv,
             ):
                 print(f"{backend}: {len(srv.workers())} gunicorn workers", flush=True)
                 visitor = new_visitor(srv.base_url)
@@ -767,6 +776,11 @@ def main() -> int:
         help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS),
     )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
+    parser.add_argument(
+        "--no-page-cache",
+        action="store_true",
+        help="serve the shop with SHOP_PAGE_CACHE=false: every page rendered (a cache miss)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy what misses a goal, into DIR")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
