@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session, lazyload
 
 from shop.catalog.models import CatalogVersion, Offer, OfferTag
@@ -85,10 +85,13 @@ def get_offer(slug: str, *, tags: bool = True) -> Offer | None:
     """
     if len(slug) > 80 or not _SLUG_RE.match(slug):
         return None
-    query = select(Offer).where(Offer.slug == slug, Offer.active.is_(True))
-    if not tags:
-        query = query.options(lazyload(Offer.tags))
-    return db.session.scalar(query)
+    return db.session.scalar(_BY_SLUG if tags else _BY_SLUG_WITHOUT_TAGS, {"slug": slug})
+
+
+# Built once: constructing and hashing the statement on every call costs more than the
+# lookup (an offer is read on every add to the bag).
+_BY_SLUG = select(Offer).where(Offer.slug == bindparam("slug"), Offer.active.is_(True))
+_BY_SLUG_WITHOUT_TAGS = _BY_SLUG.options(lazyload(Offer.tags))
 
 
 def find_tag(name: str) -> str | None:
