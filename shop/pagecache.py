@@ -184,6 +184,8 @@ def cached(view: Callable[..., Any]) -> Callable[..., Any]:
         if key is None:
             return view(*args, **kwargs)
         store: PageStore = current_app.extensions[_STORE_KEY]
+        # The version in the key too: a page rendered while another thread saw the
+        # catalogue change is filed under the version it was drawn from.
         key = (store.current(), key)
         page = store.get(key)
         if page is None:
@@ -195,11 +197,13 @@ def cached(view: Callable[..., Any]) -> Callable[..., Any]:
             # A token made for real during the render (a template calling Flask-WTF's
             # generate_csrf itself) would be handed to every visitor: such a page is not kept.
             leaked = current_app.config["WTF_CSRF_FIELD_NAME"] in g
-            if response.status_code != 200 or response.is_streamed or leaked:
+            parts = tuple(_SLOT_RE.split(response.get_data(as_text=True)))
+            if response.status_code != 200 or leaked:
                 # Not kept, but its placeholders still need this request's tokens.
-                return _filled(response, Page(_cut(response), response.status_code, (), 0))
+                response.set_data(Page(parts, response.status_code, (), 0).fill())
+                return response
             page = Page(
-                _cut(response),
+                parts,
                 response.status_code,
                 tuple(
                     (name, value)
@@ -212,12 +216,3 @@ def cached(view: Callable[..., Any]) -> Callable[..., Any]:
         return Response(page.fill(), page.status, list(page.headers))
 
     return serve
-
-
-def _cut(response: Response) -> tuple[str, ...]:
-    return tuple(_SLOT_RE.split(response.get_data(as_text=True)))
-
-
-def _filled(response: Response, page: Page) -> Response:
-    response.set_data(page.fill())
-    return response

@@ -312,22 +312,6 @@ class Counts:
     wishlist: int
 
 
-_COUNTS = select(
-    select(func.coalesce(func.sum(BagLine.quantity), 0))
-    .where(BagLine.owner_type == bindparam("kind"), BagLine.owner_id == bindparam("id"))
-    .scalar_subquery(),
-    select(func.count(WishlistItem.id))
-    .where(WishlistItem.owner_type == bindparam("kind"), WishlistItem.owner_id == bindparam("id"))
-    .scalar_subquery(),
-)
-
-
-def counts(owner: Owner) -> Counts:
-    """Sum of bag quantities and number of wishlist items, in one round trip."""
-    row = _core(_COUNTS, {"kind": owner.kind, "id": owner.id}).one()
-    return Counts(int(row[0]), int(row[1]))
-
-
 _KIND, _ID = bindparam("kind"), bindparam("id")
 # One row with the bag's total quantity (offer_id NULL), then a row per wishlisted offer.
 _STATE = union_all(
@@ -350,6 +334,11 @@ def visitor_state(owner: Owner) -> tuple[Counts, frozenset[int]]:
     return Counts(bag, len(wished)), wished
 
 
+def counts(owner: Owner) -> Counts:
+    """Sum of bag quantities and number of wishlist items (see ``visitor_state``)."""
+    return visitor_state(owner)[0]
+
+
 def bag_lines(owner: Owner) -> list[BagLine]:
     """The bag's lines, oldest first."""
     return list(
@@ -367,13 +356,6 @@ def wishlist_items(owner: Owner) -> list[WishlistItem]:
             .where(*_owned(WishlistItem, owner))
             .order_by(WishlistItem.added_at.desc(), WishlistItem.id.desc())
         )
-    )
-
-
-def wishlist_offer_ids(owner: Owner) -> set[int]:
-    """Ids of the offers in the wishlist (to draw each card's toggle)."""
-    return set(
-        db.session.scalars(select(WishlistItem.offer_id).where(*_owned(WishlistItem, owner)))
     )
 
 
