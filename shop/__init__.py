@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import brotli
-from flask import Flask, Response, g, request, url_for
+from flask import Flask, Response, g, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
@@ -30,8 +30,9 @@ from shop.bag.services import Counts
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
+from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface
-from shop.web import format_money, render_page
+from shop.web import absolute_url, format_money, render_page
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -92,6 +93,11 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_LIFETIME_DAYS"])
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
     app.config["PREFERRED_URL_SCHEME"] = "https" if app.config["HTTPS"] else "http"
+    # Unknown hosts are refused before anything runs; behind trusted proxies the check sees
+    # the host the proxy forwarded (ProxyFix wraps the guard).
+    hosts = allowed_hosts(app.config)
+    app.config["TRUSTED_HOSTS"] = hosts
+    app.wsgi_app = HostGuard(app.wsgi_app, hosts)  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXIES"]:
         count = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
@@ -404,11 +410,5 @@ def register_templates(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
-
-    def absolute_url(endpoint: str, **values: Any) -> str:
-        base = app.config.get("PUBLIC_URL")
-        if base:
-            return base.rstrip("/") + url_for(endpoint, **values)
-        return url_for(endpoint, _external=True, **values)
 
     app.jinja_env.globals["absolute_url"] = absolute_url

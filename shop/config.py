@@ -21,9 +21,15 @@ class Defaults:
     # Trust X-Forwarded-For/-Proto/-Host from this many reverse proxies in front of the app
     # (0: none; the client address is then the connection's).
     TRUSTED_PROXIES = 0
-    # The public origin used in canonical links, Open Graph tags and the sitemap,
-    # e.g. "https://shop.example". None means "the host of the request".
+    # The public origin of every absolute address the shop writes (mail links, Stripe's
+    # return addresses, canonical links, Open Graph, the sitemap), e.g.
+    # "https://shop.example"; its host is allowed. None means "the request's host", which
+    # must then be one of ALLOWED_HOSTS.
     PUBLIC_URL: str | None = None
+    # Host names the shop answers for besides PUBLIC_URL's; a request for any other host is
+    # refused with 400 before anything runs. A list, or names separated by commas; a name
+    # starting with a dot allows its subdomains.
+    ALLOWED_HOSTS: tuple[str, ...] | list[str] | str = ("127.0.0.1", "localhost")
     # How long an idle visitor's session lives.
     SESSION_LIFETIME_DAYS = 30
     # Largest request body accepted, in bytes: a checkout filled to every limit with

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from typing import Any
 
-from flask import Response, make_response, redirect, render_template
+from flask import Response, current_app, make_response, redirect, render_template, url_for
 from jinja2_fragments.flask import render_blocks
 
 from shop.extensions import htmx
@@ -32,6 +32,20 @@ def render_page(template: str, blocks: list[str], status: int = 200, **context: 
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """The absolute address of ``endpoint``: the one place the shop builds one (mail, Stripe's
+    return addresses, canonical and Open Graph links, the sitemap).
+
+    With ``PUBLIC_URL`` set it is that origin, whatever the request's ``Host`` says. Without
+    it the request's own host is used, which ``shop.hosts`` has checked against the allowed
+    hosts before any view ran, so a forged ``Host`` never gets this far.
+    """
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 def clean_text(value: str | None, limit: int) -> str:

@@ -50,7 +50,7 @@ from shop.checkout.services import merge_draft
 from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
-from shop.web import go_to, safe_next
+from shop.web import absolute_url, go_to, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -116,9 +116,7 @@ def limited(name: str) -> Callable:
 
 def _render(template: str, status: int = 200, **context: Any) -> Response:
     if request.endpoint and not request.view_args:  # not for pages of a reset link
-        context.setdefault(
-            "canonical", current_app.jinja_env.globals["absolute_url"](request.endpoint)
-        )
+        context.setdefault("canonical", absolute_url(request.endpoint))
     response = make_response(render_template(template, **context), status)
     # Pages with forms about passwords are never kept by a cache or the back button's copy.
     response.headers["Cache-Control"] = "no-store"
@@ -323,7 +321,7 @@ def request_reset() -> Response:
         "Reset your Edge goods password",
         "password_reset",
         name=user.name if user else "",
-        link=url_for("accounts.reset_password", token=token, _external=True),
+        link=absolute_url("accounts.reset_password", token=token),
         minutes=services.RESET_MAX_AGE // 60,
     )
     if user is not None:

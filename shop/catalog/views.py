@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from shop import pagecache
 from shop.catalog import services
 from shop.db import database_ok
-from shop.web import clean_text
+from shop.web import absolute_url, clean_text
 
 bp = Blueprint("catalog", __name__)
 
-
-def _absolute(endpoint: str, **values: str) -> str:
-    return current_app.jinja_env.globals["absolute_url"](endpoint, **values)
 
 
 @bp.get("/")
@@ -23,7 +20,7 @@ def home() -> str:
     return render_template(
         "catalog/home.html",
         offers=services.list_offers(),
-        canonical=_absolute("catalog.home"),
+        canonical=absolute_url("catalog.home"),
     )
 
 
@@ -37,7 +34,7 @@ def list_offers() -> str:
         if tag is None:
             abort(404, description="No offer carries that tag.")
     offers = services.list_offers(tag)
-    canonical = _absolute("catalog.list_offers", **({"tag": tag} if tag else {}))
+    canonical = absolute_url("catalog.list_offers", **({"tag": tag} if tag else {}))
     return render_template(
         "catalog/offers.html",
         offers=offers,
@@ -54,7 +51,7 @@ def show_offer(slug: str) -> str:
     offer = services.get_offer(slug)
     if offer is None:
         abort(404, description="There is no offer at this address.")
-    canonical = _absolute("catalog.show_offer", slug=offer.slug)
+    canonical = absolute_url("catalog.show_offer", slug=offer.slug)
     product_data = {
         "@context": "https://schema.org",
         "@type": "Product",
@@ -62,7 +59,7 @@ def show_offer(slug: str) -> str:
         "description": offer.description,
         "category": offer.category,
         "sku": offer.slug,
-        "image": _absolute("static", filename=offer.image),
+        "image": absolute_url("static", filename=offer.image),
         "url": canonical,
         "offers": {
             "@type": "Offer",
@@ -91,7 +88,7 @@ def healthz() -> Response:
 def robots() -> Response:
     """Crawl everything public; point at the sitemap."""
     body = "User-agent: *\nAllow: /\nDisallow: /bag\nDisallow: /wishlist\n\n"
-    body += f"Sitemap: {_absolute('catalog.sitemap')}\n"
+    body += f"Sitemap: {absolute_url('catalog.sitemap')}\n"
     return Response(body, mimetype="text/plain")
 
 
@@ -100,12 +97,12 @@ def sitemap() -> Response:
     """The public pages and every offer."""
     offers = services.list_offers()
     pages = [
-        {"loc": _absolute("catalog.home"), "lastmod": None},
-        {"loc": _absolute("catalog.list_offers"), "lastmod": None},
+        {"loc": absolute_url("catalog.home"), "lastmod": None},
+        {"loc": absolute_url("catalog.list_offers"), "lastmod": None},
     ]
     pages += [
         {
-            "loc": _absolute("catalog.show_offer", slug=offer.slug),
+            "loc": absolute_url("catalog.show_offer", slug=offer.slug),
             "lastmod": offer.updated_at.date().isoformat() if offer.updated_at else None,
         }
         for offer in offers

@@ -23,6 +23,7 @@ from shop.checkout.models import DraftField
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders.models import Order
+from shop.web import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,10 @@ def key_matches(reference: str, key: str | None) -> bool:
 
 
 def order_url(order: Order, external: bool = False) -> str:
-    """The order's page, with the key that opens it to whoever holds the link."""
-    return url_for(
-        "orders.show_order",
-        reference=order.reference,
-        key=access_key(order.reference),
-        _external=external,
-    )
+    """The order's page, with the key that opens it to whoever holds the link (absolute, on
+    the public origin, for mail)."""
+    build = absolute_url if external else url_for
+    return build("orders.show_order", reference=order.reference, key=access_key(order.reference))
 
 
 def get_order(reference: str) -> Order | None:
@@ -171,7 +169,7 @@ def send_order_mail(order: Order, event: str) -> None:
                 "order_owner",
                 order=order,
                 event=event,
-                admin_link=url_for("orders_admin.show", reference=order.reference, _external=True),
+                admin_link=absolute_url("orders_admin.show", reference=order.reference),
             )
         )
     except Exception:  # the order stands whatever happens to its mail

@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 
 import stripe
-from flask import current_app, url_for
+from flask import current_app
 from sqlalchemy import update
 
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import services as orders
 from shop.orders.models import Order
+from shop.web import absolute_url
 
 log = logging.getLogger(__name__)
 
@@ -82,20 +83,10 @@ def client() -> stripe.StripeClient:
     return made
 
 
-def _absolute(endpoint: str, **values: str) -> str:
-    # PUBLIC_URL when set, like the templates' absolute_url: the session's URLs then do not
-    # depend on the Host of the request, so the same order always sends the same parameters
-    # (Stripe refuses a reused idempotency key with different parameters).
-    base = current_app.config.get("PUBLIC_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
-
-
 def success_url() -> str:
     """Where Stripe sends the buyer after paying; Stripe fills in the session id."""
     # Concatenated after url_for, which would escape the braces of the placeholder.
-    return _absolute("payments.success") + "?session_id={CHECKOUT_SESSION_ID}"
+    return absolute_url("payments.success") + "?session_id={CHECKOUT_SESSION_ID}"
 
 
 def _session_params(order: Order) -> dict:
@@ -116,7 +107,7 @@ def _session_params(order: Order) -> dict:
         "metadata": {"order_reference": order.reference, "order_id": str(order.id)},
         "customer_email": order.email,
         "success_url": success_url(),
-        "cancel_url": _absolute(
+        "cancel_url": absolute_url(
             "payments.cancel", order=order.reference, key=orders.access_key(order.reference)
         ),
     }

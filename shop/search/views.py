@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Response, abort, redirect, request, url_for
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
@@ -13,7 +13,7 @@ from shop import pagecache
 from shop.catalog import services as catalog
 from shop.catalog.models import Offer
 from shop.search import services
-from shop.web import clean_text, render_page, wants_fragment
+from shop.web import absolute_url, clean_text, render_page, wants_fragment
 
 bp = Blueprint("search", __name__)
 
@@ -77,9 +77,6 @@ def _page(raw: str | None) -> int:
     return int(digits) if len(digits) < len(str(_LAST_PAGE)) else _LAST_PAGE
 
 
-def _absolute(endpoint: str, **values: Any) -> str:
-    return current_app.jinja_env.globals["absolute_url"](endpoint, **values)
-
 
 def _search_args(query: str, tag: str | None, page: int | None = None) -> dict[str, Any]:
     """The query string of a results page; empty values left out."""
@@ -122,7 +119,7 @@ def results() -> Response:
     if wants_fragment():
         return render_page("search/results.html", ["result_items", "live"], **context)
     context.update(
-        canonical=_absolute("search.results", **_search_args(query, tag, page)),
+        canonical=absolute_url("search.results", **_search_args(query, tag, page)),
         facets=services.tag_counts(query, TAG_FACETS) if found.total else [],
         all_tags=[] if found.total else catalog.all_tags(),
     )
