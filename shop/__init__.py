@@ -79,6 +79,12 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
     app.config.from_prefixed_env("SHOP")
     app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
+    # Registers the sqlite-file:// scheme before Flask-Limiter builds its storage.
+    from shop.ratelimit_storage import file_uri
+
+    if app.config["RATELIMIT_STORAGE_URI"] is None:
+        counters = Path(app.instance_path) / "ratelimits.sqlite3"
+        app.config["RATELIMIT_STORAGE_URI"] = file_uri(counters)
 
     url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = url

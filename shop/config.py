@@ -57,9 +57,10 @@ class Defaults:
     PAGE_CACHE = True
     PAGE_CACHE_BYTES = 8 * 1024 * 1024
     PAGE_CACHE_CHECK_SECONDS = 1.0
-    # Rate limits storage (flask-limiter URI); memory:// is per process, so several workers
-    # or servers need a shared one such as redis://127.0.0.1:6379/0.
-    RATELIMIT_STORAGE_URI = "memory://"
+    # Rate limits storage (flask-limiter URI). None means a SQLite file in the instance folder
+    # (shop/ratelimit_storage.py) shared by every worker of this machine; several servers
+    # need a shared one such as redis://127.0.0.1:6379/0 (memory:// counts per process).
+    RATELIMIT_STORAGE_URI: str | None = None
     # Limits on account forms (POSTs only), per client address and per email address typed.
     RATELIMIT_SIGN_IN = "10 per minute;100 per day"
     RATELIMIT_SIGN_IN_EMAIL = "5 per minute;30 per day"
