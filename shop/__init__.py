@@ -98,6 +98,15 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
         app.config["SECRET_KEY"] = load_or_create_secret_key(Path(app.instance_path))
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(days=app.config["SESSION_LIFETIME_DAYS"])
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["HTTPS"])
+    if app.config["HTTPS"]:
+        # A __Host- cookie is only accepted from a secure origin, for this exact host, with
+        # Path=/: neither a sibling subdomain nor a page on plain HTTP can plant one.
+        if app.config.get("SESSION_COOKIE_DOMAIN"):
+            raise ValueError("SESSION_COOKIE_DOMAIN must stay unset: the cookie is __Host-")
+        name = app.config["SESSION_COOKIE_NAME"]
+        if not name.startswith("__Host-"):
+            app.config["SESSION_COOKIE_NAME"] = "__Host-" + name
+        app.config["SESSION_COOKIE_PATH"] = "/"
     app.config["PREFERRED_URL_SCHEME"] = "https" if app.config["HTTPS"] else "http"
     # Unknown hosts are refused before anything runs; behind trusted proxies the check sees
     # the host the proxy forwarded (ProxyFix wraps the guard).

@@ -11,12 +11,18 @@ been released since 2024. This store is small and does only what the shop needs:
   stored but derived from the session id (HMAC with the app's secret key), so a page can
   carry a CSRF token with only a cookie set, and the row appears with the first real change.
 * ``regenerate()`` gives the session a new id (at sign-in) and drops the old row.
+* An id the store never stored is never adopted: a cookie whose id has no live row (planted
+  by someone else, or an expired one) is read as an empty session, and before anything is
+  stored for it the session gets an id of its own (see ``_claim``). So whoever planted an id
+  in a browser (a sibling subdomain, a shared device, plain HTTP before HSTS) cannot read
+  what the visitor goes on to put in the bag, the draft or an order.
 * The store saves through its own connection and transaction, never the request's ORM
   session, so saving a session can neither commit nor roll back a view's work.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -25,9 +31,18 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import DateTime, Integer, String, Text, bindparam, delete, select, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -62,6 +77,11 @@ class SessionRecord(db.Model):
 _READ = select(SessionRecord.data, SessionRecord.expires_at).where(
     SessionRecord.id == bindparam("key")
 )
+_CREATED = select(SessionRecord.created_at).where(SessionRecord.id == bindparam("key"))
+# How long after a claimed id's row appeared another request bearing the same unstored
+# cookie id may still join it: the second click of a double click, or two first clicks in
+# flight at once, which the browser sent before it had the new cookie.
+JOIN_WINDOW = timedelta(seconds=10)
 
 
 def now() -> datetime:
@@ -100,11 +120,17 @@ class ServerSession(CallbackDict, SessionMixin):
         self.stored = stored  # a row exists for this id
         self.expires_at = expires_at
         self.from_cookie = from_cookie  # the browser already holds this id
-        self.saved_json = _dumps(self)
+        self.saved_json = ""  # what the row holds, set once the CSRF secret is in
         self.modified = False
         self.accessed = False
         self.regenerated_from: str | None = None
+        # The CSRF secret the old row kept (see _claim), kept a moment longer after a new id.
+        self.left_csrf: str | None = None
         self.unavailable = False  # the database could not be read: never saved
+        # The cookie's id has no live row: it is read as an empty session, but never stored
+        # under that id (someone else may know it); see _claim.
+        self.unissued = from_cookie and not stored
+        self.expired_row = False  # the cookie's id has a row, expired: it goes when claimed
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
@@ -143,22 +169,80 @@ class ServerSession(CallbackDict, SessionMixin):
             return None
 
 
-def _dumps(data: dict[str, Any]) -> str:
+def _dumps(session: ServerSession) -> str:
+    # The CSRF secret is derived from the id (never stored) unless the session was given a
+    # new id after the page with its tokens was drawn (see _claim).
+    derived = csrf_secret(session.sid)
     return json.dumps(
-        {k: v for k, v in data.items() if k != CSRF_KEY}, sort_keys=True, separators=(",", ":")
+        {k: v for k, v in session.items() if k != CSRF_KEY or v != derived},
+        sort_keys=True,
+        separators=(",", ":"),
     )
+
+
+def csrf_secret(sid: str) -> str:
+    """The CSRF secret of the session with id ``sid``, derived with the app's secret key."""
+    key = str(current_app.secret_key).encode()
+    return hmac.new(key, b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
+
+
+def _successor(sid: str) -> str:
+    """The id an unstored cookie id ``sid`` is claimed under: the same for every request that
+    bears it, and unknown to whoever knows ``sid`` without the app's secret key."""
+    key = str(current_app.secret_key).encode()
+    digest = hmac.new(key, b"claim:" + sid.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _claim(session: ServerSession) -> None:
+    """Give a session whose cookie id was never stored an id of its own, before anything is
+    stored for it.
+
+    The new id is derived from the cookie's id, so the requests of a double click (sent
+    with the same cookie before the browser had the new one) land in the same session. A
+    request may join that session only while its row is younger than ``JOIN_WINDOW``;
+    after that, someone who planted the cookie id and tries it later gets a random id and
+    sees nothing of the visitor's. The CSRF secret stays that of the page the visitor has
+    (its tokens keep working); cross-site use of it is refused by ``shop.origin``.
+    """
+    if not session.unissued:
+        return
+    session.unissued = False
+    successor = _successor(session.sid)
+    created = db.session.connection().execute(_CREATED, {"key": session_key(successor)}).scalar()
+    if created is not None and _aware(created) + JOIN_WINDOW < now():
+        successor = secrets.token_urlsafe(32)
+    dict.__setitem__(session, CSRF_KEY, dict.get(session, CSRF_KEY) or csrf_secret(session.sid))
+    if session.expired_row:
+        session.regenerated_from = session.sid  # the expired row is deleted with the save
+    session.sid = successor
+    session.from_cookie = False
+    session.modified = True
 
 
 def regenerate(session: ServerSession) -> None:
     """Give the session a new id, keeping its data; the old id stops working.
 
     Called at sign-in, so an id planted in the browser before sign-in is worthless after.
+    The CSRF secret becomes the new id's: tokens made for the old id stop working too.
     """
-    session.regenerated_from = session.sid if session.stored else None
+    session = _real(session)
+    if session.stored:
+        session.regenerated_from = session.sid
+        secret = dict.get(session, CSRF_KEY)
+        if secret and secret != csrf_secret(session.sid):
+            session.left_csrf = secret
     session.sid = secrets.token_urlsafe(32)
     session.stored = False
     session.from_cookie = False
+    session.unissued = False
+    dict.__setitem__(session, CSRF_KEY, csrf_secret(session.sid))
     session.modified = True
+
+
+def _real(session: Any) -> ServerSession:
+    # Views pass Flask's proxy; dict's own methods need the session object itself.
+    return session._get_current_object() if hasattr(session, "_get_current_object") else session
 
 
 def end(session: ServerSession) -> None:
@@ -184,27 +268,32 @@ def end_sessions_of(user_id: int, keep: ServerSession | None = None) -> int:
 
 
 def ensure_stored(session: ServerSession) -> None:
-    """Make sure the session will have a row after this request (tables may refer to it)."""
+    """Make sure the session will have a row after this request (tables may refer to it).
+
+    Called before a change keyed by ``session.key``: a cookie id that was never stored is
+    replaced here, so the change is keyed by the session's own id.
+    """
     if not session.stored:
+        session = _real(session)
+        _claim(session)
         session.modified = True
 
 
 class ServerSessionInterface(SessionInterface):
     """Flask session interface over the ``sessions`` table."""
 
-    def _csrf_secret(self, app: Flask, sid: str) -> str:
-        key = str(app.secret_key).encode()
-        return hmac.new(key, b"csrf:" + sid.encode(), hashlib.sha256).hexdigest()
-
     def _new(self, app: Flask) -> ServerSession:
         sid = secrets.token_urlsafe(32)
         return self._with_csrf(
-            app, ServerSession(None, sid, stored=False, expires_at=None, from_cookie=False)
+            ServerSession(None, sid, stored=False, expires_at=None, from_cookie=False)
         )
 
-    def _with_csrf(self, app: Flask, session: ServerSession) -> ServerSession:
-        # Set without marking the session modified: the secret is derived, never stored.
-        dict.__setitem__(session, CSRF_KEY, self._csrf_secret(app, session.sid))
+    def _with_csrf(self, session: ServerSession) -> ServerSession:
+        # Set without marking the session modified: the secret is derived, not stored (a
+        # stored one, kept when the session got a new id, comes with the data).
+        if CSRF_KEY not in session:
+            dict.__setitem__(session, CSRF_KEY, csrf_secret(session.sid))
+        session.saved_json = _dumps(session)
         return session
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
@@ -226,7 +315,7 @@ class ServerSessionInterface(SessionInterface):
             db.session.rollback()
             session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
             session.unavailable = True
-            return self._with_csrf(app, session)
+            return self._with_csrf(session)
         if row is not None and _aware(row.expires_at) > now():
             try:
                 data = json.loads(row.data)
@@ -240,10 +329,12 @@ class ServerSessionInterface(SessionInterface):
                 from_cookie=True,
             )
         else:
-            # An id we minted earlier whose row never existed or expired: keep using it, so
-            # the CSRF token on a page the visitor already has stays valid.
+            # No live row: an id minted for a page that stored nothing, an expired one, or
+            # one planted by someone else. Read as empty, with the CSRF secret of this id (the
+            # tokens on the visitor's page stay valid); never stored under it (_claim).
             session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
-        return self._with_csrf(app, session)
+            session.expired_row = row is not None
+        return self._with_csrf(session)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name = self.get_cookie_name(app)
@@ -261,6 +352,8 @@ class ServerSessionInterface(SessionInterface):
         if session.unavailable or g.get("database_unavailable"):
             return  # nothing read can be trusted to write back; the visitor tries again
 
+        if session.modified and session.unissued:
+            _claim(session)  # stored from here on, but never under the cookie's id
         lifetime = app.permanent_session_lifetime if session.permanent else TRANSIENT_LIFETIME
         moment = now()
         new_json = _dumps(session)
@@ -278,11 +371,22 @@ class ServerSessionInterface(SessionInterface):
             expires = moment + lifetime
             with write_connection() as conn:
                 if session.regenerated_from:
-                    conn.execute(
-                        delete(SessionRecord).where(
-                            SessionRecord.id == session_key(session.regenerated_from)
+                    old = SessionRecord.id == session_key(session.regenerated_from)
+                    if session.left_csrf:
+                        # The old id's page tokens cannot be derived from it (the row kept
+                        # them): for a moment the row keeps only them, so the second click of
+                        # a double submit is still a valid form, and finds an empty session.
+                        conn.execute(
+                            update(SessionRecord)
+                            .where(old)
+                            .values(
+                                data=json.dumps({CSRF_KEY: session.left_csrf}),
+                                expires_at=moment + JOIN_WINDOW,
+                                user_id=None,
+                            )
                         )
-                    )
+                    else:
+                        conn.execute(delete(SessionRecord).where(old))
                 if slide:
                     conn.execute(
                         update(SessionRecord)

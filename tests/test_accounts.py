@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import re
 import socket
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from shop.accounts import services
 from shop.accounts.models import User
 from shop.bag.models import BagLine, WishlistItem
 from shop.extensions import db
-from shop.sessions import SessionRecord, session_key
+from shop.sessions import JOIN_WINDOW, SessionRecord, now, session_key
 from tests.pagetext import page_text
 from tests.shopper import Shopper
 
@@ -251,11 +252,18 @@ def test_sign_in_issues_a_new_session_id(app, client, customer):
     planted = sid(client)
     assert sign_in(client, customer[0]).status_code == 303
     assert sid(client) != planted
-    # The planted id is worth nothing now: its row is gone, and it is not signed in.
+    # The planted id is worth nothing now: its row keeps nothing but the CSRF secret of the
+    # visitor's page, for seconds (a double submit's second click), and it is not signed in.
     with app.app_context():
-        assert db.session.get(SessionRecord, session_key(planted)) is None
+        row = db.session.get(SessionRecord, session_key(planted))
+        assert row is None or (
+            set(json.loads(row.data)) <= {"csrf_token"}
+            and row.user_id is None
+            and row.expires_at.replace(tzinfo=UTC) <= now() + JOIN_WINDOW
+        )
         db.session.rollback()
     assert not signed_in(with_sid(app, planted))
+    assert Shopper(with_sid(app, planted)).counters() == (0, 0)
 
 
 @pytest.mark.parametrize(

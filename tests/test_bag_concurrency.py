@@ -66,6 +66,11 @@ class Tab:
         response = conn.getresponse()
         result = response.status, response.getheaders(), response.read().decode()
         conn.close()
+        # Like a browser, the tab keeps the cookie an answer sets (the first change gives the
+        # visit an id of its own: shop/sessions.py).
+        for name, value in result[1]:
+            if name.lower() == "set-cookie" and value.startswith("shop_session="):
+                self.cookie = value.split(";")[0].split("=", 1)[1]
         return result
 
     def add(self, slug: str) -> int:

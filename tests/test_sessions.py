@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import stat
 from datetime import UTC, timedelta
 
@@ -13,8 +14,8 @@ from sqlalchemy import event, func, select
 
 from shop import create_app
 from shop.extensions import db
-from shop.sessions import SessionRecord, now, regenerate, session_key
-from tests.shopper import Shopper
+from shop.sessions import JOIN_WINDOW, SessionRecord, now, regenerate, session_key
+from tests.shopper import CHECKOUT_FORM, Shopper
 
 
 @pytest.fixture
@@ -248,3 +249,113 @@ def test_session_count_stays_zero_for_many_anonymous_readers(app):
         app.test_client().get("/offers")
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(SessionRecord)) == 0
+
+
+# ---------------------------------------------------------------- planted ids
+
+
+def _planted(app, how: str) -> str:
+    if how == "made up":
+        return secrets.token_urlsafe(32)
+    attacker = app.test_client()
+    attacker.get("/")  # a page with a form hands out an id without storing anything
+    return cookie(attacker).value
+
+
+def _place_order(client) -> str:
+    html = client.get("/checkout").get_data(as_text=True)
+    hidden = {
+        name: re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html)[1]
+        for name in ("checkout_token", "bag_fingerprint")
+    }
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+    response = client.post("/checkout", data={**CHECKOUT_FORM, **hidden, "csrf_token": token})
+    assert response.status_code == 303
+    return response.headers["Location"].split("?")[0]
+
+
+@pytest.mark.parametrize("how", ["made up", "handed out by the shop"])
+def test_a_planted_id_is_never_adopted(app, how):
+    """Whoever plants an id in a browser cannot read what the visitor then does."""
+    planted = _planted(app, how)
+    victim = app.test_client()
+    victim.set_cookie("shop_session", planted)
+    shopper = Shopper(victim)
+    assert shopper.add("r2-bucket-hat").status_code == 303
+    assert cookie(victim).value != planted
+    assert shopper.post("/checkout/draft", {"_field": "notes", "notes": "secret"}).status_code
+    order_path = _place_order(victim)
+    shopper.add("realtime-websocket-sync-kit")
+
+    attacker = app.test_client()
+    attacker.set_cookie("shop_session", planted)
+    assert Shopper(attacker).counters() == (0, 0)
+    assert "Realtime" not in attacker.get("/bag").get_data(as_text=True)
+    assert attacker.get(order_path).status_code == 404
+    assert victim.get(order_path).status_code == 200
+    assert session_key(planted) not in {row.id for row in rows(app)}
+
+
+def test_the_second_click_of_a_double_click_lands_in_the_same_visit(app):
+    """Both requests of a double click carry the id the page came with: one visit."""
+    first = app.test_client()
+    first.get("/")
+    old = cookie(first).value
+    Shopper(first).add("r2-bucket-hat")
+    second = app.test_client()  # the second click, sent before the new cookie arrived
+    second.set_cookie("shop_session", old)
+    Shopper(second).add("realtime-websocket-sync-kit")
+    assert cookie(second).value == cookie(first).value != old
+    assert Shopper(first).quantities() == {
+        "r2-bucket-hat": 1,
+        "realtime-websocket-sync-kit": 1,
+    }
+
+
+def test_a_planted_id_tried_later_gets_a_visit_of_its_own(app, monkeypatch):
+    planted = _planted(app, "handed out by the shop")
+    victim = app.test_client()
+    victim.set_cookie("shop_session", planted)
+    Shopper(victim).add("r2-bucket-hat")
+    later = now() + JOIN_WINDOW + timedelta(seconds=1)
+    monkeypatch.setattr("shop.sessions.now", lambda: later)
+    attacker = app.test_client()
+    attacker.set_cookie("shop_session", planted)
+    Shopper(attacker).add("realtime-websocket-sync-kit")
+    assert cookie(attacker).value not in (planted, cookie(victim).value)
+    assert Shopper(victim).quantities() == {"r2-bucket-hat": 1}
+    assert Shopper(attacker).quantities() == {"realtime-websocket-sync-kit": 1}
+
+
+def test_the_page_tokens_keep_working_when_the_visit_gets_its_own_id(app):
+    client = app.test_client()
+    shopper = Shopper(client)  # the page's CSRF token, for the id it came with
+    old = cookie(client).value
+    assert shopper.add("r2-bucket-hat", htmx=True).status_code == 200
+    assert cookie(client).value != old
+    # The same page (same token) goes on working, with htmx and without.
+    assert shopper.add("realtime-websocket-sync-kit", htmx=True).status_code == 200
+    assert shopper.wish("r2-bucket-hat", True).status_code == 303
+    assert shopper.counters() == (2, 1)
+
+
+def test_over_https_the_cookie_is_a_host_cookie(tmp_path, database_url):
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": tmp_path,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "k",
+            "HTTPS": True,
+        }
+    )
+    client = app.test_client()
+    header = client.get("/", base_url="https://localhost").headers["Set-Cookie"]
+    assert header.startswith("__Host-shop_session=")
+    assert "Secure" in header and "Path=/" in header and "Domain" not in header
+    # A cookie without the prefix (which a sibling subdomain or plain HTTP could set) is
+    # not read.
+    victim = app.test_client()
+    victim.set_cookie("shop_session", secrets.token_urlsafe(32))
+    response = victim.get("/", base_url="https://localhost")
+    assert response.headers["Set-Cookie"].startswith("__Host-shop_session=")
