@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import time
@@ -44,15 +45,16 @@ def proxied(tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir()
     (instance / "config.py").write_text(
-        'HTTPS = True\nTRUSTED_PROXIES = 1\nRATELIMIT_SIGN_IN = "2 per minute"\n'
+        'HTTPS = True\nTRUSTED_PROXIES = 1\nPUBLIC_URL = "https://shop.example"\n'
+        'RATELIMIT_SIGN_IN = "2 per minute"\n'
     )
     # One worker: memory:// rate limits count per process.
     with fresh_database(instance, "_proxy") as url, gunicorn(url, instance, workers=1) as base:
         shop_port = base.rsplit(":", 1)[1]
         site = (
             readme_site()
-            .replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
-            .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+            .replace("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
+            .replace("listen 80", f"listen 127.0.0.1:{http_port}")
             .replace("/etc/letsencrypt/live/shop.example/fullchain.pem", str(tmp_path / "cert.pem"))
             .replace("/etc/letsencrypt/live/shop.example/privkey.pem", str(tmp_path / "cert.pem"))
             .replace("127.0.0.1:8000", f"127.0.0.1:{shop_port}")
@@ -92,14 +94,32 @@ def _listening(port: int) -> bool:
     return True
 
 
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS to nginx on 127.0.0.1, naming a host in TLS (SNI) as a browser would."""
+
+    def __init__(self, port: int, sni: str, **options):
+        super().__init__("127.0.0.1", port, **options)
+        self.sni = sni
+
+    def connect(self) -> None:
+        sock = socket.create_connection(("127.0.0.1", self.port), self.timeout, self.source_address)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.sni)
+
+
 def _https(
-    port: int, ca: trustme.CA, method: str, path: str, headers=None, body=None, source="127.0.0.1"
+    port: int,
+    ca: trustme.CA,
+    method: str,
+    path: str,
+    headers=None,
+    body=None,
+    source="127.0.0.1",
+    sni="shop.example",
 ):
     context = ssl.create_default_context()
     ca.configure_trust(context)
-    connection = http.client.HTTPSConnection(
-        "127.0.0.1", port, context=context, timeout=10, source_address=(source, 0)
-    )
+    context.check_hostname = False  # SNI may name another host than the certificate's
+    connection = _Connection(port, sni, context=context, timeout=10, source_address=(source, 0))
     connection.request(method, path, body=body, headers={"Host": "shop.example", **(headers or {})})
     response = connection.getresponse()
     response.body = response.read()
@@ -156,3 +176,20 @@ def test_rate_limits_count_the_forwarded_client(proxied):
     # Another client (another address as nginx sees it) is still welcome: the shop counts
     # the forwarded client, not its connection from nginx (always 127.0.0.1).
     assert attempt("203.0.113.9", source="127.0.0.2") == 400
+
+
+def test_other_hosts_get_no_answer_from_nginx(proxied):
+    """The README's catch-all site: a forged Host or a bare address never reaches the shop,
+    and TLS for a name the certificate is not for is refused at the handshake."""
+    https_port, http_port, ca, access_log = proxied
+    with pytest.raises(http.client.RemoteDisconnected):
+        _https(https_port, ca, "GET", "/", headers={"Host": "evil.example"})
+    with pytest.raises(ssl.SSLError):
+        _https(https_port, ca, "GET", "/", sni="evil.example")
+    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+    connection.request("GET", "/", headers={"Host": "evil.example"})
+    with pytest.raises(http.client.RemoteDisconnected):
+        connection.getresponse()
+    # A client's own X-Forwarded-Host is replaced by nginx's ($host): links stay the shop's.
+    response = _https(https_port, ca, "GET", "/", headers={"X-Forwarded-Host": "evil.example"})
+    assert response.status == 200 and "evil.example" not in response.body.decode()
