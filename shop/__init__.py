@@ -32,7 +32,7 @@ from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface
-from shop.web import absolute_url, format_money, render_page
+from shop.web import BoundedInt, absolute_url, format_money, render_page
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -188,6 +188,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Attach each domain's views."""
+    app.url_map.converters["int"] = BoundedInt  # before any route is added
     from shop.accounts.views import bp as accounts_bp
     from shop.bag.views import bp as bag_bp
     from shop.catalog.views import bp as catalog_bp

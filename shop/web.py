@@ -8,11 +8,24 @@ from typing import Any
 
 from flask import Response, current_app, make_response, redirect, render_template, url_for
 from jinja2_fragments.flask import render_blocks
+from werkzeug.routing import IntegerConverter
 
 from shop.extensions import htmx
 
 # C0/C1 control characters (tab, newline and friends included) and unpaired surrogates.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` in every route: a whole number that fits the database's 64-bit integer.
+
+    Werkzeug's converter takes any length of digits, and 2**63 reaches the database as an
+    OverflowError (a 500); a larger number is no row of ours, so it is a 404 like any other.
+    """
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 (Werkzeug's parameter name)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def wants_fragment() -> bool:

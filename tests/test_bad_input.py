@@ -66,3 +66,34 @@ def test_bad_input_changes_nothing(client, app):
         client.get(path)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Offer)) == 4
+
+
+def _int_routes(app) -> list[tuple[str, str, list[str]]]:
+    """(rule, method, int arguments) of every route with an ``<int:...>`` part."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        names = [name for name, conv in rule._converters.items() if conv.regex == r"\d+"]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            if names:
+                found.append((rule.rule, method, names))
+    return found
+
+
+@pytest.mark.parametrize("number", ["9223372036854775808", "18446744073709551616", "-1"])
+def test_every_int_route_refuses_numbers_out_of_range(app, client, number):
+    """2^63, 2^64 and -1 in any ``<int:...>`` part: a 4xx, never an overflow into the
+    database (whose integers have 64 bits)."""
+    from tests.shopper import Shopper
+
+    shopper = Shopper(client)
+    shopper.add("r2-bucket-hat")  # a visitor with a stored session and a bag line
+    routes = _int_routes(app)
+    assert routes, "the shop has routes with <int:...> parts"
+    for rule, method, names in routes:
+        path = rule
+        for name in names:
+            path = path.replace(f"<int:{name}>", number)
+        data = {"quantity": "2", "csrf_token": shopper.csrf}
+        response = client.open(path, method=method, data=data if method == "POST" else None)
+        assert 400 <= response.status_code < 500, (path, method, response.status_code)
+        assert "Traceback" not in response.get_data(as_text=True)

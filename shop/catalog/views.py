@@ -12,7 +12,6 @@ from shop.web import absolute_url, clean_text
 bp = Blueprint("catalog", __name__)
 
 
-
 @bp.get("/")
 @pagecache.cached
 def home() -> str:

@@ -77,7 +77,6 @@ def _page(raw: str | None) -> int:
     return int(digits) if len(digits) < len(str(_LAST_PAGE)) else _LAST_PAGE
 
 
-
 def _search_args(query: str, tag: str | None, page: int | None = None) -> dict[str, Any]:
     """The query string of a results page; empty values left out."""
     args: dict[str, Any] = {}
