@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import mail, pagecache
+from shop import mail, origin, pagecache
 from shop.bag.services import Counts
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
@@ -167,6 +167,7 @@ def register_extensions(app: Flask) -> None:
         compare_type=True,
         transactional_ddl=True,
     )
+    origin.init_app(app)  # before CSRFProtect: a cross-origin POST is refused as such
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
@@ -406,6 +407,10 @@ def register_headers(app: Flask) -> None:
         if app.config["HTTPS"]:
             headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         headers["X-Request-ID"] = request_id()
+        if response.mimetype == "text/html":
+            # Every page carries the visitor's CSRF token (and counters): no shared cache may
+            # keep one, and the browser asks again before reusing its own copy.
+            headers.setdefault("Cache-Control", "private, no-cache")
         if request.endpoint == "static" and response.status_code == 200:
             filename = (request.view_args or {}).get("filename", "")
             digest = static_hash(filename)

@@ -134,3 +134,60 @@ def test_forms_may_lead_to_stripe_checkout_only_when_stripe_is_configured(app, t
     )
     csp = stripe_app.test_client().get("/").headers["Content-Security-Policy"]
     assert "form-action 'self' https://checkout.stripe.com;" in csp
+
+
+# ---------------------------------------------------------------- cross-origin requests
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"Sec-Fetch-Site": "same-origin"}, True),
+        ({"Sec-Fetch-Site": "none"}, True),
+        ({"Sec-Fetch-Site": "cross-site"}, False),
+        ({"Sec-Fetch-Site": "same-site"}, False),  # a sibling subdomain
+        ({"Sec-Fetch-Site": "cross-site", "Origin": "http://localhost"}, False),
+        ({"Origin": "http://localhost"}, True),
+        ({"Origin": "http://evil.example"}, False),
+        ({"Origin": "http://localhost.evil.example"}, False),
+        ({"Origin": "null"}, False),
+        ({}, True),  # no browser said anything: the token decides
+    ],
+)
+def test_a_post_from_another_origin_is_refused_whatever_its_token(form_app, headers, allowed):
+    client = form_app.test_client()
+    token = csrf_token(client)
+    response = client.post("/test-echo", data={"name": "x", "csrf_token": token}, headers=headers)
+    if allowed:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        assert "sent from another site" in response.get_data(as_text=True)
+
+
+def test_a_cross_origin_add_to_bag_changes_nothing(client):
+    from tests.shopper import Shopper
+
+    shopper = Shopper(client)
+    response = client.post(
+        "/bag/add",
+        data={"offer": "r2-bucket-hat", "quantity": "1", "token": "t" * 20, "next": "/"},
+        headers={"X-CSRFToken": shopper.csrf, "Sec-Fetch-Site": "cross-site"},
+    )
+    assert response.status_code == 403
+    assert shopper.counters() == (0, 0)
+
+
+def test_the_stripe_webhook_takes_posts_from_stripe(app, client):
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_x"
+    app.config["STRIPE_WEBHOOK_SECRET"] = "whsec_x"
+    response = client.post("/stripe/webhook", data=b"{}", headers={"Sec-Fetch-Site": "cross-site"})
+    assert response.status_code == 400  # refused for its missing signature, not its origin
+
+
+@pytest.mark.parametrize("path", ["/", "/offers", "/offers/r2-bucket-hat", "/search?q=r2", "/nope"])
+def test_pages_with_a_visitors_token_are_private(client, path):
+    response = client.get(path)
+    assert response.headers["Cache-Control"] == "private, no-cache"
+    htmx = client.get(path, headers={"HX-Request": "true"})
+    assert "private" in htmx.headers["Cache-Control"] or "no-store" in htmx.headers["Cache-Control"]

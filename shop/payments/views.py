@@ -24,6 +24,7 @@ from flask import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from shop import origin
 from shop.db import write_transaction
 from shop.extensions import csrf, db
 from shop.orders import services as orders
@@ -66,6 +67,7 @@ def _record(event_id: str, event_type: str, order_id: int | None) -> None:
 
 @bp.post("/stripe/webhook")
 @csrf.exempt
+@origin.exempt
 def webhook() -> Response:
     """Stripe's events about Checkout Sessions, verified by their signature."""
     secret = current_app.config.get("STRIPE_WEBHOOK_SECRET")
