@@ -9,6 +9,7 @@ import math
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 import uuid
@@ -21,6 +22,7 @@ from flask import Flask, Response, g, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -78,7 +80,7 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("SHOP")
     app.config.update(test_config)
-    os.makedirs(app.instance_path, exist_ok=True)
+    private_folder(Path(app.instance_path))
     # Registers the sqlite-file:// scheme before Flask-Limiter builds its storage.
     from shop.ratelimit_storage import file_uri
 
@@ -88,6 +90,9 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
 
     url = app.config["DATABASE_URL"] or f"sqlite:///{Path(app.instance_path) / 'shop.sqlite3'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    database = make_url(url).database if url.startswith("sqlite") else None
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_database(Path(database))
     # A connection a database server dropped (a PostgreSQL restart) is noticed and replaced
     # before use, so the pool recovers without restarting the workers. SQLite has no
     # server to lose.
@@ -116,6 +121,40 @@ def register_config(app: Flask, test_config: dict[str, Any]) -> None:
     if app.config["TRUSTED_PROXIES"]:
         count = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder`` readable by its owner only (0700), or make it so.
+
+    The instance folder holds the database, the secret key and the outbox: customers' data
+    and password hashes are no business of other accounts on the machine.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _tighten(folder, 0o700)
+
+
+def private_database(path: Path) -> None:
+    """Create the SQLite file empty with mode 0600 before SQLite opens it, or make it so.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so they follow.
+    """
+    if not path.parent.is_dir():
+        return  # a wrong path: SQLite's own error says so when it is opened
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            _tighten(file, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    # Only ever removes permissions; a file of another owner is reported, not fatal.
+    current = stat.S_IMODE(path.stat().st_mode)
+    if current & ~mode:
+        try:
+            path.chmod(current & mode)
+        except PermissionError:
+            log.warning("%s is readable by others (mode %o) and cannot be changed", path, current)
 
 
 def load_or_create_secret_key(instance: Path) -> str:
