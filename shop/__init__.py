@@ -34,7 +34,7 @@ from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface
-from shop.web import BoundedInt, absolute_url, format_money, render_page
+from shop.web import BoundedInt, absolute_url, format_money, render_page, retry_in_words
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -273,12 +273,7 @@ def _retry_text() -> str:
     """When a limited visitor may try again, in words."""
     limit = limiter.current_limit
     seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
-    if seconds < 90:
-        wait = f"{seconds} second{'s' if seconds != 1 else ''}"
-    else:
-        minutes = math.ceil(seconds / 60)
-        wait = f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
-    return f"Too many attempts in a short time. Try again in {wait}."
+    return retry_in_words(seconds)
 
 
 def register_errors(app: Flask) -> None:

@@ -61,9 +61,14 @@ class Defaults:
     # (shop/ratelimit_storage.py) shared by every worker of this machine; several servers
     # need a shared one such as redis://127.0.0.1:6379/0 (memory:// counts per process).
     RATELIMIT_STORAGE_URI: str | None = None
-    # Limits on account forms (POSTs only), per client address and per email address typed.
+    # Failed sign-ins (shop/accounts/throttle.py): per client address, per client and email
+    # address typed, and per address over all clients (a ceiling that stops only clients
+    # which failed for that address themselves, so the owner is never locked out).
     RATELIMIT_SIGN_IN = "10 per minute;100 per day"
     RATELIMIT_SIGN_IN_EMAIL = "5 per minute;30 per day"
+    RATELIMIT_SIGN_IN_EMAIL_CEILING = "50 per hour;300 per day"
+    # Limits on the other account forms (POSTs only), per client address and per email
+    # address typed.
     RATELIMIT_REGISTER = "5 per minute;30 per day"
     RATELIMIT_REGISTER_EMAIL = "3 per minute;10 per day"
     RATELIMIT_RESET = "5 per minute;30 per day"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Any
@@ -71,6 +72,16 @@ def clean_text(value: str | None, limit: int) -> str:
         return ""
     value = unicodedata.normalize("NFC", _CONTROL_RE.sub(" ", value))
     return " ".join(value.split())[:limit]
+
+
+def retry_in_words(seconds: int) -> str:
+    """The sentence a rate-limited visitor reads: "… Try again in 40 seconds."."""
+    if seconds < 90:
+        wait = f"{seconds} second{'s' if seconds != 1 else ''}"
+    else:
+        minutes = math.ceil(seconds / 60)
+        wait = f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
+    return f"Too many attempts in a short time. Try again in {wait}."
 
 
 def format_money(cents: int, currency: str = "USD") -> str:

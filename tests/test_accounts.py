@@ -12,6 +12,7 @@ import re
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -615,17 +616,101 @@ def test_sign_in_is_limited_per_address_with_a_page_that_says_when(app, customer
     assert int(response.headers["Retry-After"]) <= 60
     text = page_text(response.get_data(as_text=True))
     assert "Too many" in text and "Try again in" in text
+    assert f'value="{customer[0].upper()}"' in response.get_data(as_text=True)  # kept as typed
     # Another address from the same client is still welcome.
     assert sign_in(client, "someone-else@example.com").status_code == 400
 
 
 def test_an_expired_form_past_the_limit_gets_the_limit_page(app, client):
     """A sign-in without its CSRF token is shown again (the form handler runs the view once
-    more): past the limit that must be the 429 page, not an error."""
+    more): past the limit that must be the 429 page with the form, not an error."""
     app.config["RATELIMIT_SIGN_IN"] = "2 per minute"
     data = {"email": "a@example.com", "password": "wrong password, long"}
-    statuses = [post(client, "/account/sign-in", data, token="").status_code for _ in range(3)]
-    assert statuses == [400, 400, 429]
+    statuses = [post(client, "/account/sign-in", data).status_code for _ in range(2)]
+    expired = post(client, "/account/sign-in", data, token="")
+    assert statuses + [expired.status_code] == [400, 400, 429]
+    assert 'value="a@example.com"' in expired.get_data(as_text=True)
+
+
+def test_forms_that_check_no_password_count_no_failure(app, client):
+    app.config["RATELIMIT_SIGN_IN"] = "2 per minute"
+    data = {"email": "a@example.com", "password": "wrong password, long"}
+    for _ in range(4):
+        assert post(client, "/account/sign-in", data, token="").status_code == 400  # expired
+        assert sign_in(client, "not an address").status_code == 400  # invalid
+    assert [sign_in(client, "a@example.com", "nope, wrong").status_code for _ in range(3)] == [
+        400,
+        400,
+        429,
+    ]
+
+
+def _from(address: str) -> dict:
+    return {"environ_base": {"REMOTE_ADDR": address}}
+
+
+def sign_in_from(client, address: str, email_address: str, password: str = PASSWORD):
+    """Sign in from the client address ``address``."""
+    data = {"email": email_address, "password": password}
+    return post(client, "/account/sign-in", data, **_from(address))
+
+
+def test_the_owner_is_not_locked_out_by_another_clients_failures(app, customer):
+    """Wrong guesses from elsewhere stop the guesser, never the owner on their own device."""
+    app.config["RATELIMIT_SIGN_IN_EMAIL"] = "3 per minute"
+    app.config["RATELIMIT_SIGN_IN_EMAIL_CEILING"] = "5 per hour"
+    attacker = app.test_client()
+    guesses = [
+        sign_in_from(attacker, "203.0.113.5", customer[0], "wrong password, long").status_code
+        for _ in range(4)
+    ]
+    assert guesses == [400, 400, 400, 429]
+    owner = app.test_client()
+    assert sign_in_from(owner, "198.51.100.7", customer[0]).status_code == 303
+
+
+def test_many_clients_guessing_one_address_meet_its_ceiling(app, customer):
+    app.config["RATELIMIT_SIGN_IN_EMAIL"] = "3 per minute"
+    app.config["RATELIMIT_SIGN_IN_EMAIL_CEILING"] = "5 per hour"
+    bots = [(app.test_client(), f"203.0.113.{n}") for n in range(6)]
+    wrong = "wrong password, long"
+    assert [sign_in_from(bot, ip, customer[0], wrong).status_code for bot, ip in bots] == [400] * 6
+    # The ceiling is reached: a client that failed for this address waits, although its own
+    # count (one failure) is far from its limit, even with the right password.
+    bot, ip = bots[0]
+    refused = sign_in_from(bot, ip, customer[0])
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 60
+    # A client that never failed for it signs in; one that guesses joins the waiting ones.
+    assert sign_in_from(app.test_client(), "198.51.100.7", customer[0]).status_code == 303
+    newcomer = app.test_client()
+    assert sign_in_from(newcomer, "198.51.100.8", customer[0], wrong).status_code == 400
+    assert sign_in_from(newcomer, "198.51.100.8", customer[0]).status_code == 429
+
+
+def test_a_successful_sign_in_counts_nothing(app, customer):
+    app.config["RATELIMIT_SIGN_IN_EMAIL"] = "2 per minute"
+    app.config["RATELIMIT_SIGN_IN"] = "2 per minute"
+    client = app.test_client()
+    for _ in range(4):
+        assert sign_in(client, customer[0]).status_code == 303
+        assert sign_out(client).status_code == 303
+
+
+def test_simultaneous_guesses_get_exactly_the_limit(app, customer):
+    """Attempts are counted before the password is checked: a burst gets no extra tries."""
+    app.config["RATELIMIT_SIGN_IN_EMAIL"] = "3 per minute"
+    clients = [app.test_client() for _ in range(10)]
+    tokens = [csrf(c) for c in clients]
+    barrier = threading.Barrier(len(clients))
+
+    def guess(n: int) -> int:
+        data = {"email": customer[0], "password": "wrong password, long", "csrf_token": tokens[n]}
+        barrier.wait()
+        return clients[n].post("/account/sign-in", data=data).status_code
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        statuses = list(pool.map(guess, range(len(clients))))
+    assert sorted(statuses) == [400] * 3 + [429] * 7
 
 
 def test_sign_in_is_limited_per_client_address(app):

@@ -26,13 +26,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from shop import mail, pagecache
-from shop.accounts import services
+from shop.accounts import services, throttle
 from shop.accounts.forms import (
     ChangePasswordForm,
     RegisterForm,
@@ -50,7 +51,7 @@ from shop.checkout.services import merge_draft
 from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
-from shop.web import absolute_url, go_to, safe_next
+from shop.web import absolute_url, go_to, retry_in_words, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -202,20 +203,27 @@ def form_expired(error: CSRFError) -> Response:
 
 
 @bp.route("/account/sign-in", methods=["GET", "POST"])
-@limited("SIGN_IN")
 def sign_in() -> Response:
-    """Sign in with email and password."""
+    """Sign in with email and password. Failures are counted (``throttle``); past a limit
+    the form comes back as typed, with when to try again, and a 429."""
     if current_user.is_authenticated and request.method == "GET":
         return redirect(_next(), 303)
     form = SignInForm()
     if request.method == "GET":
         form.next.data = _next("")
         return _render("accounts/sign_in.html", form=form)
-    if _expired(form):
-        return _render("accounts/sign_in.html", 400, form=form)
-    if not form.validate():
+    email, client = _email_key().removeprefix("email:"), get_remote_address()
+    seconds = throttle.begin(email, client)
+    if seconds:
+        _form_error(form, retry_in_words(seconds))
+        response = _render("accounts/sign_in.html", 429, form=form)
+        response.headers["Retry-After"] = str(seconds)
+        return response
+    if _expired(form) or not form.validate():
+        throttle.end(email, client, failed=False)  # no password was checked
         return _render("accounts/sign_in.html", 400, form=form)
     user = services.authenticate(form.email.data, form.password.data)
+    throttle.end(email, client, failed=user is None)
     if user is None:
         _form_error(form, "That email and password do not match an account.")
         return _render("accounts/sign_in.html", 400, form=form)
