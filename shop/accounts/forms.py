@@ -9,7 +9,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
-from shop.accounts.services import MAX_PASSWORD, normalize_email, password_problem
+from shop.accounts.services import (
+    MAX_PASSWORD,
+    email_problem,
+    normalize_email,
+    password_problem,
+)
 from shop.web import clean_text
 
 EMAIL_HINT = "The address we send order confirmations and reset links to."
@@ -24,10 +29,24 @@ def _clean(value: str | None) -> str:
     return clean_text(value, 500)
 
 
+class StoredEmail:
+    """The address as it will be stored and looked up (``normalize_email``) must be valid as
+    well: ``Email`` checks it as typed, and NFKC can turn a valid address into an invalid or
+    longer one. Quiet when an earlier check of the field already failed."""
+
+    def __call__(self, form: FlaskForm, field: EmailField) -> None:
+        if field.errors or not field.data:
+            return
+        problem = email_problem(field.data)
+        if problem:
+            raise ValidationError(problem)
+
+
 _email = [
     DataRequired("Enter your email address."),
     Length(max=254, message="An email address has at most 254 characters."),
     Email("Enter an email address like name@example.com.", check_deliverability=False),
+    StoredEmail(),
 ]
 
 

@@ -1,7 +1,8 @@
 """Accounts: registration, password checks, sign-in checks, reset links, administrators.
 
 Passwords are hashed with Werkzeug's scrypt and never stored, logged or echoed. Email
-addresses are kept trimmed and in lower case, which is what makes them unique.
+addresses are kept trimmed, NFKC-normalised and case-folded (``normalize_email``), which is
+what makes them unique: look-alike spellings of one address are one account.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
@@ -23,6 +26,7 @@ from shop.accounts.models import User
 from shop.db import write_transaction
 from shop.extensions import db
 
+MAX_EMAIL = 254  # the users.email and orders.email columns
 MIN_PASSWORD = 10
 # scrypt's cost grows with the input; a cap keeps a 64 KiB "password" from costing much.
 MAX_PASSWORD = 200
@@ -48,8 +52,48 @@ def now() -> datetime:
 
 
 def normalize_email(value: str | None) -> str:
-    """The address as it is stored: without surrounding spaces, in lower case."""
-    return (value or "").strip().lower()
+    """The address as it is stored and looked up: trimmed, NFKC-normalised, case-folded.
+
+    NFKC turns compatibility forms into their plain letters (fullwidth "ｍｉｘｅｄ" is
+    "mixed", the ligature "ﬁ" is "fi"). ``casefold`` rather than ``lower`` because it is
+    Unicode's case-insensitive matching, which goes beyond ASCII where ``lower`` stops: the
+    German sharp s "ß" folds to "ss", so "straße" and "STRASSE" are one address, and the
+    Greek final sigma "ς" folds to "σ" as "Σ" does. Folding can leave a sequence that NFKC
+    composes ("ß" and a combining caron become "ss" and the caron, that is "sš"), so NFKC
+    runs once more: the stored form then normalises to itself, and typing it signs in too.
+
+    The result may no longer be a valid address ("a＠b@example.com" becomes
+    "a@b@example.com"): see :func:`email_problem`. An ASCII address, nearly every one,
+    only needs ``lower``.
+    """
+    value = (value or "").strip()
+    if value.isascii():
+        return value.lower()
+    folded = unicodedata.normalize("NFKC", value).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
+def email_problem(value: str | None) -> str | None:
+    """Why the address, as :func:`normalize_email` stores it, is not a valid address, or
+    None when it is one. What is stored is what is validated: a form's own check sees the
+    address as typed, and normalising can make a valid one invalid, or longer."""
+    address = normalize_email(value)
+    typed = (value or "").strip()
+    # Saying what the address became only helps when more than its case changed.
+    changed = f"Written in plain characters this address is {address}, "
+    if address == typed.lower():
+        changed = ""
+    if len(address) > MAX_EMAIL:
+        if changed:
+            return f"{changed}which is longer than {MAX_EMAIL} characters."
+        return f"An email address has at most {MAX_EMAIL} characters."
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        if changed:
+            return f"{changed}which is not a valid email address. Type it in plain characters."
+        return "Enter an email address like name@example.com."
+    return None
 
 
 # ---------------------------------------------------------------- passwords
@@ -78,7 +122,7 @@ def password_problem(password: str, email: str = "") -> str | None:
         return "That password is one of the most common ones. Choose another."
     if len(set(lowered)) < 4:
         return "Use more different characters than that."
-    if email and lowered == normalize_email(email):
+    if email and normalize_email(password) == normalize_email(email):
         return "Your password must not be your email address."
     return None
 
@@ -102,13 +146,17 @@ def get_user(user_id: int) -> User | None:
 
 
 def find_user(email: str) -> User | None:
-    """The user with this address (any case, surrounding spaces aside), if any."""
+    """The user with this address (any case or look-alike spelling, surrounding spaces
+    aside: see :func:`normalize_email`), if any."""
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
 def register(name: str, email: str, password: str, is_admin: bool = False) -> User:
-    """Create a customer (or an administrator); raises AccountError if the address is taken
-    or the password weak."""
+    """Create a customer (or an administrator); raises AccountError if the address is not
+    valid once normalised, is taken, or the password weak."""
+    problem = email_problem(email)
+    if problem:
+        raise AccountError(problem, "email")
     email = normalize_email(email)
     problem = password_problem(password, email)
     if problem:
@@ -180,7 +228,8 @@ def make_admin(email: str, password: str | None) -> tuple[User, bool]:
     if password is None:
         raise AccountError("A new administrator needs a password.", "password")
     normalized = normalize_email(email)
-    return register(normalized.split("@")[0] or normalized, normalized, password, True), True
+    # The address as given: register() names what it became if that is not valid.
+    return register(normalized.split("@")[0] or normalized, email, password, True), True
 
 
 def count_users() -> int:

@@ -29,6 +29,8 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from shop.accounts.forms import StoredEmail
+from shop.accounts.services import normalize_email
 from shop.orders.choices import CLOUDFLARE, COMPLIANCE, HOSTING, TRAFFIC_UNITS
 from shop.web import clean_text
 
@@ -144,6 +146,7 @@ class CheckoutForm(FlaskForm):
             DataRequired("Enter your email address."),
             _length("email"),
             Email("Enter an email address like name@example.com.", check_deliverability=False),
+            StoredEmail(),
         ],
         description="The confirmation and the call's details go here.",
     )
@@ -224,7 +227,7 @@ class CheckoutForm(FlaskForm):
         """The cleaned values that an order stores."""
         return {
             "name": self.name.data,
-            "email": self.email.data.strip().lower() if self.email.data else "",
+            "email": normalize_email(self.email.data),
             "company": self.company.data or "",
             "role": self.role.data or "",
             "hosting": self.hosting.data,
