@@ -67,6 +67,10 @@ class Defaults:
     RATELIMIT_SIGN_IN = "10 per minute;100 per day"
     RATELIMIT_SIGN_IN_EMAIL = "5 per minute;30 per day"
     RATELIMIT_SIGN_IN_EMAIL_CEILING = "50 per hour;300 per day"
+    # Orders placed (each mails the address typed and the owner), per client address and
+    # per email address typed; a form refused or sent twice does not count.
+    RATELIMIT_ORDER = "10 per hour;30 per day"
+    RATELIMIT_ORDER_EMAIL = "5 per hour;10 per day"
     # Limits on the other account forms (POSTs only), per client address and per email
     # address typed.
     RATELIMIT_REGISTER = "5 per minute;30 per day"

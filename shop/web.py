@@ -74,14 +74,14 @@ def clean_text(value: str | None, limit: int) -> str:
     return " ".join(value.split())[:limit]
 
 
-def retry_in_words(seconds: int) -> str:
+def retry_in_words(seconds: int, what: str = "attempts") -> str:
     """The sentence a rate-limited visitor reads: "… Try again in 40 seconds."."""
     if seconds < 90:
         wait = f"{seconds} second{'s' if seconds != 1 else ''}"
     else:
         minutes = math.ceil(seconds / 60)
         wait = f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
-    return f"Too many attempts in a short time. Try again in {wait}."
+    return f"Too many {what} in a short time. Try again in {wait}."
 
 
 def format_money(cents: int, currency: str = "USD") -> str:

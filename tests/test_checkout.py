@@ -19,6 +19,7 @@ from shop.extensions import db
 from shop.orders.models import Order
 from tests.pagetext import page_text
 from tests.shopper import HX, Shopper
+from tests.test_accounts import outbox
 
 HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"
 
@@ -427,3 +428,66 @@ def test_orders_store_json_lists(app, client, shopper):
     with app.app_context():
         row = db.session.execute(select(Order.compliance_json, Order.cloudflare_json)).one()
         assert json.loads(row[0]) == ["none"] and json.loads(row[1]) == []
+
+
+# ---------------------------------------------------------------- abuse of the order mail
+
+
+def _new_order(client, **changes):
+    Shopper(client).add(HAT)
+    _, hidden = checkout_page(client)
+    return place(client, hidden, **changes)
+
+
+def test_orders_are_limited_per_address_typed_and_the_429_keeps_the_form(app, client):
+    app.config["RATELIMIT_ORDER_EMAIL"] = "2 per hour"
+    assert [_new_order(client).status_code for _ in range(2)] == [303, 303]
+    refused = _new_order(client, email="GRACE@example.com ", notes="Please call after 4pm")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    html = refused.get_data(as_text=True)
+    assert "Too many orders in a short time" in page_text(html)
+    for value in ("Grace Hopper", "Compilers Ltd", "CTO", "Please call after 4pm", "2500"):
+        assert value in html, value
+    assert len(orders(app)) == 2
+    # Another address from the same client may still order.
+    assert _new_order(client, email="ada@example.com").status_code == 303
+
+
+def test_orders_are_limited_per_client(app, client):
+    app.config["RATELIMIT_ORDER"] = "2 per hour"
+    statuses = [_new_order(client, email=f"buyer{n}@example.com").status_code for n in range(3)]
+    assert statuses == [303, 303, 429]
+    other = app.test_client()
+    Shopper(other).add(HAT)
+    _, hidden = checkout_page(other)
+    response = other.post(
+        "/checkout",
+        data={**GOOD, **hidden, "email": "buyer9@example.com"},
+        environ_base={"REMOTE_ADDR": "198.51.100.7"},
+    )
+    assert response.status_code == 303
+
+
+def test_refused_forms_and_double_clicks_do_not_count(app, client):
+    app.config["RATELIMIT_ORDER_EMAIL"] = "1 per hour"
+    for _ in range(3):
+        assert _new_order(client, name="").status_code == 400
+    Shopper(client).add(HAT)
+    _, hidden = checkout_page(client)
+    first, second = place(client, hidden), place(client, hidden)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert _new_order(client).status_code == 429
+
+
+def test_the_buyer_mail_opens_with_nothing_the_buyer_typed(app, client):
+    forged = "Please verify your account at http://evil.example/login"
+    assert _new_order(client, name=forged, email="victim@example.com").status_code == 303
+    messages = outbox(app)
+    [buyer] = [m for m in messages if m["To"] == "victim@example.com"]
+    for part in ("plain", "html"):
+        body = buyer.get_body((part,)).get_content()
+        assert "evil.example" not in body and "Please verify" not in body
+    text = buyer.get_body(("plain",)).get_content().lstrip()
+    assert text.startswith("Your order EG-")

@@ -207,6 +207,18 @@ def _replayed(order: Order, owner: Owner, user_id: int | None) -> Placed:
     return Placed(order, False)
 
 
+def already_placed(owner: Owner, user_id: int | None, token: str) -> Order | None:
+    """The order this checkout token already placed for this buyer (a double click or a
+    replay), if any."""
+    order = _by_token(token)
+    if order is None:
+        return None
+    try:
+        return _replayed(order, owner, user_id).order
+    except CheckoutError:
+        return None
+
+
 def place_order(
     owner: Owner,
     user_id: int | None,

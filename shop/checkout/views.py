@@ -23,9 +23,12 @@ from flask import (
     session,
     url_for,
 )
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
+from shop import throttle
+from shop.accounts.services import normalize_email
 from shop.bag import services as bag_services
 from shop.bag.views import current_owner
 from shop.checkout import services
@@ -34,7 +37,7 @@ from shop.checkout.services import CheckoutError
 from shop.orders import services as orders
 from shop.payments import services as payments
 from shop.sessions import ensure_stored
-from shop.web import go_to
+from shop.web import go_to, retry_in_words
 
 bp = Blueprint("checkout", __name__)
 
@@ -120,11 +123,25 @@ def place() -> Response:
         return _page(form, 400)
     ensure_stored(session)
     owner = current_owner()
+    user_id = current_user.id if current_user.is_authenticated else None
+    # Each order placed mails the address typed and the owner: orders placed are counted
+    # per client and per address. Counted once placed, so the clicks of a double submit
+    # (one order) are never refused; a burst of distinct orders at the very same moment may
+    # pass a limit by the number of workers, and is stopped after.
+    limits = _placement_limits(form.email.data)
+    seconds = throttle.wait(limits)
+    if seconds:
+        replayed = services.already_placed(owner, user_id, form.checkout_token.data)
+        if replayed is not None:  # the second click of an order already placed
+            return go_to(orders.order_url(replayed))
+        response = _page(form, 429, retry_in_words(seconds, "orders"))
+        response.headers["Retry-After"] = str(seconds)
+        return response
     by_stripe = payments.enabled()
     try:
         placed = services.place_order(
             owner,
-            current_user.id if current_user.is_authenticated else None,
+            user_id,
             form.context(),
             form.checkout_token.data,
             form.bag_fingerprint.data or "",
@@ -142,6 +159,8 @@ def place() -> Response:
             return _page(form, error.status)
         return _page(form, error.status, error.message)
     order = placed.order
+    if placed.created:
+        throttle.count(limits)
     if order.status == "pending_payment" and by_stripe:
         # Kept until the payment arrives: a buyer who cancels on Stripe finds the form
         # filled in, with JavaScript (saved as typed) or without it (saved here).
@@ -160,6 +179,14 @@ def place() -> Response:
             "success",
         )
     return go_to(orders.order_url(order))
+
+
+def _placement_limits(email: str | None) -> list[throttle.Rule]:
+    address = normalize_email(email)[:254]
+    return [
+        ("RATELIMIT_ORDER", f"orders/client/{get_remote_address()}"),
+        ("RATELIMIT_ORDER_EMAIL", f"orders/email/{address}"),
+    ]
 
 
 # ---------------------------------------------------------------- the draft, field by field
