@@ -1,5 +1,5 @@
 """Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``,
-``orders export``, ``orders expire``."""
+``orders export``, ``orders expire``, ``orders notify``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from email_validator import EmailNotValidError, validate_email
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
@@ -17,7 +17,8 @@ from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
 from shop.checkout.services import purge_anonymous_drafts
 from shop.orders.export import OrderFilter, write_csv
-from shop.orders.services import expire_pending
+from shop.orders.notifications import send_held
+from shop.orders.services import expire_pending, now
 from shop.sessions import purge_expired
 
 catalog_cli = AppGroup("catalog", help="Manage the offers.")
@@ -113,6 +114,16 @@ def export_orders_command(since: datetime, output: Path | None) -> None:
 def expire_orders_command() -> None:
     """Expire the orders left waiting for payment for more than a day."""
     click.echo(f"expired {expire_pending()} order(s) left waiting for payment")
+
+
+@orders_cli.command("notify")
+def notify_orders_command() -> None:
+    """Mail the owner the orders whose notification was held in a burst (run it from cron
+    every few minutes; nothing is sent when none was held)."""
+    base = current_app.config.get("PUBLIC_URL") or "http://localhost"
+    with current_app.test_request_context("/", base_url=base):  # links need an address
+        sent = send_held(now())
+    click.echo(f"named {sent} held order{'s' if sent != 1 else ''} in a mail to the owner")
 
 
 def register_cli(app: Flask) -> None:

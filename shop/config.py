@@ -71,6 +71,11 @@ class Defaults:
     # per email address typed; a form refused or sent twice does not count.
     RATELIMIT_ORDER = "10 per hour;30 per day"
     RATELIMIT_ORDER_EMAIL = "5 per hour;10 per day"
+    # The owner's notifications of orders: one mail per order up to this many, then held
+    # and named in the next one (shop/orders/notifications.py), with a note that they are
+    # held at most this often.
+    RATELIMIT_OWNER_MAIL = "5 per 10 minutes;30 per day"
+    RATELIMIT_OWNER_MAIL_NOTICE = "1 per 10 minutes"
     # Limits on the other account forms (POSTs only), per client address and per email
     # address typed.
     RATELIMIT_REGISTER = "5 per minute;30 per day"

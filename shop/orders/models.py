@@ -88,6 +88,8 @@ class Order(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the owner's notification named this order (None: held back in a burst).
+    owner_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order",

@@ -22,6 +22,7 @@ from shop.bag.models import BagLine
 from shop.checkout.models import DraftField
 from shop.db import write_transaction
 from shop.extensions import db
+from shop.orders import notifications
 from shop.orders.models import Order
 from shop.web import absolute_url
 
@@ -148,9 +149,10 @@ def expire_pending(older_than: timedelta = PENDING_FOR) -> int:
 
 
 def send_order_mail(order: Order, event: str) -> None:
-    """The buyer's confirmation and the shop's notification, for ``event`` "placed" (invoice
-    mode) or "paid" (Stripe). Sent in the background: a slow mail server never holds up the
-    answer, and a failure is logged, never lost silently or shown as an error."""
+    """The buyer's confirmation and the owner's notification (``notifications``: summed up
+    in a burst), for ``event`` "placed" (invoice mode) or "paid" (Stripe). Sent in the
+    background: a slow mail server never holds up the answer, and a failure is logged,
+    never lost silently or shown as an error."""
     subject = (
         f"Your order {order.reference} is paid"
         if event == "paid"
@@ -161,17 +163,7 @@ def send_order_mail(order: Order, event: str) -> None:
         mail.send_later(
             mail.compose(order.email, subject, "order_buyer", order=order, event=event, link=link)
         )
-        owner = current_app.config.get("ORDERS_EMAIL") or current_app.config["MAIL_FROM"]
-        mail.send_later(
-            mail.compose(
-                owner,
-                f"New order {order.reference} ({order.status_label})",
-                "order_owner",
-                order=order,
-                event=event,
-                admin_link=absolute_url("orders_admin.show", reference=order.reference),
-            )
-        )
+        notifications.notify_owner(order, event, now())
     except Exception:  # the order stands whatever happens to its mail
         log.exception("could not queue the mail of order %s", order.reference)
 
