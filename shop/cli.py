@@ -1,8 +1,9 @@
 """Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``,
-``orders export``, ``orders expire``, ``orders notify``."""
+``orders export``, ``orders expire``, ``orders notify``, ``settings check``."""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from shop import deploy
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
@@ -126,9 +128,23 @@ def notify_orders_command() -> None:
     click.echo(f"named {sent} held order{'s' if sent != 1 else ''} in a mail to the owner")
 
 
+settings_cli = AppGroup("settings", help="Check the configuration.")
+
+
+@settings_cli.command("check")
+@click.option("--bind", default=None, help="Where gunicorn listens (default: SHOP_BIND).")
+def check_settings_command(bind: str | None) -> None:
+    """Say what the shop serves and warn of settings a public deployment lacks."""
+    bind = bind or os.environ.get("SHOP_BIND") or "127.0.0.1:8000"
+    click.echo(deploy.summary(current_app.config, bind))
+    for warning in deploy.warnings(current_app.config, bind):
+        click.echo(f"warning: {warning}", err=True)
+
+
 def register_cli(app: Flask) -> None:
     """Attach the shop's command groups to the app."""
     app.cli.add_command(catalog_cli)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(settings_cli)
