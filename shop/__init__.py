@@ -5,13 +5,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import re
 import secrets
 import stat
 import tempfile
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +32,7 @@ from shop.db import configure_engine, database_unavailable
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface
-from shop.web import BoundedInt, absolute_url, format_money, render_page, retry_in_words
+from shop.web import BoundedInt, absolute_url, format_money, limit_retry_text, render_page
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -269,13 +267,6 @@ ERROR_TEXT = {
 RETRY_AFTER = 5  # seconds a visitor is asked to wait when the database is unavailable
 
 
-def _retry_text() -> str:
-    """When a limited visitor may try again, in words."""
-    limit = limiter.current_limit
-    seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
-    return retry_in_words(seconds)
-
-
 def register_errors(app: Flask) -> None:
     """Styled error pages; an htmx request gets the message as a fragment."""
 
@@ -294,6 +285,8 @@ def register_errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:
+        if isinstance(error, RateLimitExceeded) and error.response is not None:
+            return error.response  # the view's own page (a form kept as typed)
         code = error.code or 500
         # A description given with abort() is meant for the visitor; Werkzeug's defaults
         # are replaced by the shop's own wording.
@@ -303,7 +296,7 @@ def register_errors(app: Flask) -> None:
                 "Your form expired or was sent from another site. Reload the page and try again."
             )
         if isinstance(error, RateLimitExceeded):
-            detail = _retry_text()
+            detail = limit_retry_text()
         response = render_error(code, detail)
         for name, value in error.get_headers():
             if name.lower() not in {"content-type", "content-length"}:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import unicodedata
 from typing import Any
 
@@ -11,7 +12,7 @@ from flask import Response, current_app, make_response, redirect, render_templat
 from jinja2_fragments.flask import render_blocks
 from werkzeug.routing import IntegerConverter
 
-from shop.extensions import htmx
+from shop.extensions import htmx, limiter
 
 # C0/C1 control characters (tab, newline and friends included) and unpaired surrogates.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -82,6 +83,13 @@ def retry_in_words(seconds: int, what: str = "attempts") -> str:
         minutes = math.ceil(seconds / 60)
         wait = f"{minutes} minutes" if minutes < 90 else f"{math.ceil(minutes / 60)} hours"
     return f"Too many {what} in a short time. Try again in {wait}."
+
+
+def limit_retry_text() -> str:
+    """When the visitor whom Flask-Limiter just refused may try again, in words."""
+    limit = limiter.current_limit
+    seconds = max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
+    return retry_in_words(seconds)
 
 
 def format_money(cents: int, currency: str = "USD") -> str:

@@ -51,7 +51,7 @@ from shop.checkout.services import merge_draft
 from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
-from shop.web import absolute_url, go_to, retry_in_words, safe_next
+from shop.web import absolute_url, go_to, limit_retry_text, retry_in_words, safe_next
 
 bp = Blueprint("accounts", __name__)
 
@@ -93,9 +93,15 @@ def _email_key() -> str:
     return "email:" + services.normalize_email(request.form.get("email"))[:254]
 
 
-def limited(name: str) -> Callable:
+def limited(name: str, template: str, form_class: type[FlaskForm]) -> Callable:
     """Limit POSTs to this view per client address and per email address typed
-    (RATELIMIT_<NAME> and RATELIMIT_<NAME>_EMAIL)."""
+    (RATELIMIT_<NAME> and RATELIMIT_<NAME>_EMAIL). Past a limit the form comes back as
+    typed (passwords aside), with when to try again, and a 429."""
+
+    def keep_form(_limit: Any) -> Response:
+        form = form_class()
+        _form_error(form, limit_retry_text())
+        return _render(template, 429, form=form)
 
     def decorate(view: Callable) -> Callable:
         by_email = limiter.limit(
@@ -103,9 +109,13 @@ def limited(name: str) -> Callable:
             key_func=_email_key,
             methods=["POST"],
             scope=f"{name.lower()}-email",
+            on_breach=keep_form,
         )
         by_address = limiter.limit(
-            _config_limit(f"RATELIMIT_{name}"), methods=["POST"], scope=name.lower()
+            _config_limit(f"RATELIMIT_{name}"),
+            methods=["POST"],
+            scope=name.lower(),
+            on_breach=keep_form,
         )
         return by_address(by_email(view))
 
@@ -245,7 +255,7 @@ def sign_out() -> Response:
 
 
 @bp.route("/account/register", methods=["GET", "POST"])
-@limited("REGISTER")
+@limited("REGISTER", "accounts/register.html", RegisterForm)
 def register() -> Response:
     """Create an account; the visit's bag and wishlist become the new customer's."""
     if current_user.is_authenticated and request.method == "GET":
@@ -311,7 +321,7 @@ def change_password() -> Response:
 
 
 @bp.route("/account/reset", methods=["GET", "POST"])
-@limited("RESET")
+@limited("RESET", "accounts/reset_request.html", ResetRequestForm)
 def request_reset() -> Response:
     """Ask for a reset link. The answer is the same whether the address has an account."""
     form = ResetRequestForm()
