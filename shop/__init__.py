@@ -233,6 +233,7 @@ def register_blueprints(app: Flask) -> None:
     from shop.checkout.views import bp as checkout_bp
     from shop.orders.admin import bp as orders_admin_bp
     from shop.orders.views import bp as orders_bp
+    from shop.pages.views import bp as pages_bp
     from shop.payments.views import bp as payments_bp
     from shop.search.views import bp as search_bp
 
@@ -244,6 +245,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(orders_admin_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
+    app.register_blueprint(pages_bp)
 
 
 # ---------------------------------------------------------------- errors

@@ -102,6 +102,18 @@ class Defaults:
     # A CA bundle (PEM file) to trust for the SMTP server's certificate instead of the
     # system's CAs, e.g. for a relay with a private CA. None means the system's.
     SMTP_CA_FILE: str | None = None
+    # The studio's details, put into the privacy, terms, refunds and contact pages
+    # (shop/pages/). The defaults in brackets are there to be replaced. The address may be
+    # a list of lines, or one text with a line break between lines.
+    STUDIO_NAME = "[Studio name]"
+    STUDIO_ADDRESS: str | tuple[str, ...] | list[str] = (
+        "[Street and number]",
+        "[Postcode and town]",
+        "[Country]",
+    )
+    STUDIO_EMAIL = "[contact email address]"
+    STUDIO_VAT_ID = "[VAT ID]"
+    STUDIO_REGISTER = "[Commercial register and number, or: not registered]"
 
     # Fixed Flask settings derived from the ones above in create_app.
     SESSION_COOKIE_NAME = "shop_session"

@@ -1,0 +1,1 @@
+"""The privacy notice, terms of sale, refunds and cancellation, and contact pages."""
