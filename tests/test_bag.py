@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -74,13 +74,18 @@ def test_unknown_or_inactive_offer_cannot_be_added(app):
         assert services.counts(ALICE).bag == 0
 
 
-def test_replayed_token_changes_nothing(app):
+def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app, monkeypatch):
+    """The same form twice within moments is one click (a double click, a retry); the same
+    page's button pressed again later (Back, a restored tab) is a new add."""
     with app.app_context():
         services.add_to_bag(ALICE, HAT, 1, "t" * 16)
-        with pytest.raises(BagError) as error:
-            services.add_to_bag(ALICE, HAT, 1, "t" * 16)
-        assert error.value.status == 409
+        again = services.add_to_bag(ALICE, HAT, 1, "t" * 16)
+        assert again.repeated and again.quantity == 1
         assert services.counts(ALICE).bag == 1
+        later = datetime.now(UTC) + services.REPEAT_WINDOW + timedelta(seconds=1)
+        monkeypatch.setattr(services, "_now", lambda: later)
+        assert not services.add_to_bag(ALICE, HAT, 1, "t" * 16).repeated
+        assert services.counts(ALICE).bag == 2
 
 
 def test_owners_never_see_or_change_each_others_lines(app):
@@ -269,12 +274,16 @@ def test_another_visitors_line_ids_answer_404_and_change_nothing(app):
     assert "Your bag is empty" in bob.client.get("/bag").get_data(as_text=True)
 
 
-def test_replayed_add_is_a_409_and_adds_nothing(shopper, app):
-    assert shopper.add(HAT, token="replay-token-0001").status_code == 303
-    for htmx in (False, True):
-        response = shopper.add(HAT, token="replay-token-0001", htmx=htmx)
-        assert response.status_code == 409
-        assert "already done" in response.get_data(as_text=True)
+def test_a_double_click_adds_once_and_answers_like_the_first(shopper, app):
+    first = shopper.add(HAT, token="replay-token-0001", next="/offers")
+    assert first.status_code == 303
+    again = shopper.add(HAT, token="replay-token-0001", next="/offers")
+    assert again.status_code == 303 and again.headers["Location"] == "/offers"
+    page = shopper.client.get("/offers").get_data(as_text=True)
+    assert "Added to your bag" in page  # the notice, as after the first click
+    response = shopper.add(HAT, token="replay-token-0001", htmx=True)
+    assert response.status_code == 200
+    assert "Already added: your bag holds 1 R2 Bucket Hat" in response.get_data(as_text=True)
     assert shopper.quantities() == {HAT: 1}
 
 

@@ -50,12 +50,14 @@ class BagError(Exception):
 
 @dataclass(frozen=True)
 class Added:
-    """What an add did: the offer, the line's quantity now, and whether the cap applied."""
+    """What an add did: the offer, the line's quantity now, and whether the cap applied;
+    ``repeated``: it was the repeat of an add just made, and changed nothing."""
 
     offer: Offer
     quantity: int
     requested: int
     clamped: bool
+    repeated: bool = False
 
 
 def _now() -> datetime:
@@ -79,11 +81,18 @@ def _core(statement: Any, parameters: dict[str, Any]) -> Any:
     return db.session.connection().execute(statement, parameters)
 
 
-def _spend_token(token: str) -> None:
-    """Record the form token; a token already spent means the request is a replay."""
-    spent = {"p_token": token, "p_moment": _now()}
-    if _core(built_once(_build_spend), spent).scalar() is None:  # spent before
-        raise BagError(409, "That was already done: your bag below shows the result.")
+# A form sent again with the same token within this time is the same click (a double click,
+# a retry) and changes nothing; later it is a person pressing the button of a page they see
+# again (Back, a restored tab), and counts as a new add.
+REPEAT_WINDOW = timedelta(seconds=5)
+
+
+def _spend_token(token: str) -> bool:
+    """Record the form token. False: it was spent moments ago, so this is a repeat of that
+    request, which must not change the bag a second time."""
+    moment = _now()
+    spent = {"p_token": token, "p_moment": moment, "p_cutoff": moment - REPEAT_WINDOW}
+    return _core(built_once(_build_spend), spent).scalar() is not None
 
 
 _PREVIOUS = select(BagLine.quantity).where(
@@ -118,11 +127,17 @@ def _build_add() -> Any:
 
 
 def _build_spend() -> Any:
+    # Inserted, or taken again when it was spent before the window: a row comes back; a
+    # repeat within the window returns none.
     columns = UsedFormToken.__table__.c
     insert = upsert_insert(UsedFormToken).values(
         token=bindparam("p_token"), used_at=bindparam("p_moment", type_=columns.used_at.type)
     )
-    return insert.on_conflict_do_nothing(index_elements=["token"]).returning(UsedFormToken.token)
+    return insert.on_conflict_do_update(
+        index_elements=["token"],
+        set_={"used_at": insert.excluded.used_at},
+        where=columns.used_at < bindparam("p_cutoff", type_=columns.used_at.type),
+    ).returning(UsedFormToken.token)
 
 
 def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
@@ -146,9 +161,16 @@ def add_to_bag(owner: Owner, slug: str, quantity: int, token: str) -> Added:
     """Add ``quantity`` of the offer to the bag (capped at MAX_QUANTITY per line)."""
     with write_transaction():
         offer = _offer_or_404(slug)
-        _spend_token(token)
+        if not _spend_token(token):
+            return _unchanged(owner, offer)
         added = _add(owner, offer, quantity)
     return added
+
+
+def _unchanged(owner: Owner, offer: Offer) -> Added:
+    line = {"p_kind": owner.kind, "p_owner": owner.id, "p_offer": offer.id}
+    quantity = _core(_PREVIOUS, line).scalar() or 0
+    return Added(offer, quantity, 0, False, repeated=True)
 
 
 def set_quantity(owner: Owner, line_id: int, quantity: int) -> BagLine:
@@ -208,7 +230,8 @@ def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
     """Take the offer out of the wishlist and add one to the bag, together."""
     with write_transaction():
         offer = _offer_or_404(slug)
-        _spend_token(token)
+        if not _spend_token(token):
+            return _unchanged(owner, offer)
         removed = db.session.execute(
             delete(WishlistItem).where(
                 *_owned(WishlistItem, owner), WishlistItem.offer_id == offer.id

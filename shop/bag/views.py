@@ -259,6 +259,8 @@ def add() -> Response:
 
 
 def _added_message(added: Added) -> str:
+    if added.repeated:
+        return f"Already added: your bag holds {added.quantity} {added.offer.title}"
     if added.clamped:
         return (
             f"Your bag holds {MAX_QUANTITY} {added.offer.title}, the most per order; "
@@ -373,11 +375,12 @@ def move_to_bag() -> Response:
         added = services.move_to_bag(_owner_for_change(), form.offer.data.strip(), form.token.data)
     except BagError as error:
         return _refuse(error.status, error.message)
-    message = (
-        f"Moved {added.offer.title} to your bag"
-        if not added.clamped
-        else _added_message(added) + f" {added.offer.title} left your wishlist."
-    )
+    if added.clamped and not added.repeated:
+        message = _added_message(added) + f" {added.offer.title} left your wishlist."
+    elif added.repeated:
+        message = _added_message(added)
+    else:
+        message = f"Moved {added.offer.title} to your bag"
     if wants_fragment():
         return _changed(_wishlist_block(), message)
     return _redirect(url_for("bag.show_wishlist"), message)
