@@ -1,5 +1,6 @@
 """Flask commands: ``catalog load``, ``sessions purge``, ``users create-admin``,
-``orders export``, ``orders expire``, ``orders notify``, ``settings check``."""
+``orders export``, ``orders expire``, ``orders notify``, ``settings check``,
+``customers erase``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from shop import deploy
+from shop.accounts.erase import NothingToErase, erase_customer
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
@@ -141,6 +143,39 @@ def check_settings_command(bind: str | None) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
+customers_cli = AppGroup("customers", help="Erase a customer's personal data.")
+
+# What the erase command cannot reach, said after each erasure.
+ERASE_LEFT_ALONE = (
+    "not touched: mail already sent (the mailboxes, instance/outbox/), Stripe's own records "
+    "of card payments, and rate-limit counters (gone within a day)"
+)
+
+
+@customers_cli.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_customer_command(email: str, yes: bool) -> None:
+    """Erase the personal data of the customer with EMAIL: delete the account, its sessions,
+    bag, wishlist and checkout drafts, and anonymise the orders placed with that address or
+    account, keeping what the books need (reference, dates, lines, totals). Asks first
+    unless --yes is given."""
+    try:
+        if not yes:
+            preview = erase_customer(email, dry_run=True)
+            click.echo(f"{preview.email}: this will {preview.summary(past=False)}.")
+            if not click.confirm("Erase it?", default=False):
+                click.echo("nothing changed")
+                raise click.exceptions.Exit(1)
+        result = erase_customer(email)
+    except NothingToErase as error:
+        raise click.ClickException(
+            f"no account, order or checkout draft has the address {error.email}"
+        ) from None
+    click.echo(f"{result.email}: {result.summary()}")
+    click.echo(ERASE_LEFT_ALONE)
+
+
 def register_cli(app: Flask) -> None:
     """Attach the shop's command groups to the app."""
     app.cli.add_command(catalog_cli)
@@ -148,3 +183,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(orders_cli)
     app.cli.add_command(settings_cli)
+    app.cli.add_command(customers_cli)
