@@ -20,10 +20,10 @@ PAGES = {
     "/contact": "Contact and imprint",
 }
 FOOTER_LINKS = [
-    ("/privacy", "Privacy notice"),
-    ("/terms", "Terms of sale"),
-    ("/refunds", "Refunds and cancellation"),
-    ("/contact", "Contact and imprint"),
+    ("/privacy", "Privacy"),
+    ("/terms", "Terms"),
+    ("/refunds", "Refunds"),
+    ("/contact", "Contact"),
 ]
 
 
