@@ -19,7 +19,6 @@ import brotli
 from flask import Flask, Response, g, request
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
-from jinja2_fragments.flask import render_block
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
@@ -29,10 +28,11 @@ from shop import mail, origin, pagecache
 from shop.bag.services import Counts
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
+from shop.errors import RETRY_AFTER, expired_form, render_error
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface
-from shop.web import BoundedInt, absolute_url, format_money, limit_retry_text, render_page
+from shop.web import BoundedInt, absolute_url, format_money, limit_retry_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -250,40 +250,9 @@ def register_blueprints(app: Flask) -> None:
 
 # ---------------------------------------------------------------- errors
 
-ERROR_TEXT = {
-    400: ("Bad request", "The request could not be understood. Check the address or the form."),
-    403: ("Forbidden", "You are not allowed to do that."),
-    404: ("Page not found", "There is no page at this address. The offers are a good start."),
-    405: ("Method not allowed", "This address does not accept that kind of request."),
-    409: ("Already done", "That request was already carried out."),
-    413: ("Request too large", "What was sent is larger than the shop accepts."),
-    414: ("Address too long", "The address is longer than the shop accepts."),
-    429: ("Too many requests", "Please wait a moment and try again."),
-    500: ("Something went wrong", "The shop could not answer. Please try again in a moment."),
-    503: (
-        "Busy for a moment",
-        "The shop cannot reach its database just now. Please try again in a few seconds: "
-        "nothing you sent was lost or half-saved.",
-    ),
-}
-RETRY_AFTER = 5  # seconds a visitor is asked to wait when the database is unavailable
-
 
 def register_errors(app: Flask) -> None:
     """Styled error pages; an htmx request gets the message as a fragment."""
-
-    def render_error(code: int, detail: str | None = None) -> Response:
-        title, message = ERROR_TEXT.get(code, ("Error", "The request could not be completed."))
-        context = {"code": code, "title": title, "message": detail or message}
-        if htmx and not htmx.boosted:
-            body = render_block("errors/error.html", "error", fragment=True, **context)
-            response = Response(body, code)
-            # Let htmx swap the message in place of the fragment that was asked for.
-            response.headers["HX-Retarget"] = "#status"
-            response.headers["HX-Reswap"] = "innerHTML"
-            response.vary.add("HX-Request")
-            return response
-        return render_page("errors/error.html", ["error"], status=code, **context)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException) -> Response:
@@ -294,9 +263,7 @@ def register_errors(app: Flask) -> None:
         # are replaced by the shop's own wording.
         detail = error.description if error.description != type(error).description else None
         if isinstance(error, CSRFError):
-            detail = (
-                "Your form expired or was sent from another site. Reload the page and try again."
-            )
+            return expired_form()
         if isinstance(error, RateLimitExceeded):
             detail = limit_retry_text()
         response = render_error(code, detail)

@@ -491,3 +491,29 @@ def test_the_buyer_mail_opens_with_nothing_the_buyer_typed(app, client):
         assert "evil.example" not in body and "Please verify" not in body
     text = buyer.get_body(("plain",)).get_content().lstrip()
     assert text.startswith("Your order EG-")
+
+
+def test_the_order_page_says_thank_you_once(app, client, shopper):
+    _, hidden = checkout_page(client)
+    response = place(client, hidden)
+    page = page_text(client.get(response.headers["Location"]).get_data(as_text=True))
+    assert page.count("Thank you") == 1
+    assert "is placed" in page
+
+
+def test_every_label_says_whether_its_field_is_required(client, shopper):
+    html, _ = checkout_page(client)
+    text = page_text(html)
+    for label in ("Name", "Email", "Current hosting", "Expected traffic", "Unit"):
+        assert f"{label} (required)" in text, label
+    for label in (
+        "Company", "Role", "Stateful workflows", "File handling", "Compliance constraints",
+        "More about compliance", "Cloudflare parts already in use", "Anything else",
+    ):  # fmt: skip
+        assert f"{label} (optional)" in text, label
+    assert "Other hosting (if you chose Other)" in text
+    # A required field is checked when focus leaves it, changed or not.
+    name_field = re.search(r'<div class="field[^"]*" id="name-field"[^>]*>', html)[0]
+    assert 'hx-trigger="change, focusout"' in name_field
+    company_field = re.search(r'<div class="field[^"]*" id="company-field"[^>]*>', html)[0]
+    assert 'hx-trigger="change"' in company_field

@@ -65,7 +65,7 @@ def test_post_without_csrf_token_is_refused(form_app):
     client.get("/")
     response = client.post("/test-echo", data={"name": "x"})
     assert response.status_code == 400
-    assert "Reload the page" in response.get_data(as_text=True)
+    assert "This page had expired" in response.get_data(as_text=True)
 
 
 def test_post_with_csrf_header_or_field_is_accepted(form_app):

@@ -243,6 +243,30 @@ def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
     return added
 
 
+def refill(owner: Owner, items: list[tuple[str, int]]) -> int:
+    """Fill an empty bag with ``items`` (offer slug, quantity), as a checkout page sent them
+    back after its session was lost; offers no longer sold are left out. A bag that holds
+    anything is left as it is. Returns how many lines were added."""
+    added = 0
+    with write_transaction():
+        if _core(_ANY_LINE, {"p_kind": owner.kind, "p_owner": owner.id}).first() is not None:
+            return 0
+        for slug, quantity in items[:MAX_LINES]:
+            offer = get_offer(slug, tags=False)
+            if offer is not None:
+                _add(owner, offer, max(1, min(quantity, MAX_QUANTITY)))
+                added += 1
+    return added
+
+
+_ANY_LINE = (
+    select(BagLine.id)
+    .where(BagLine.owner_type == bindparam("p_kind"), BagLine.owner_id == bindparam("p_owner"))
+    .limit(1)
+)
+MAX_LINES = 50  # more lines than a checkout page of this shop can hold
+
+
 @dataclass(frozen=True)
 class Merged:
     """What joining a visitor's bag and wishlist to a customer's did."""

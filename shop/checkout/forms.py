@@ -150,10 +150,8 @@ class CheckoutForm(FlaskForm):
         ],
         description="The confirmation and the call's details go here.",
     )
-    company = StringField(
-        "Company (optional)", filters=[_line], validators=[Optional(), _length("company")]
-    )
-    role = StringField("Role (optional)", filters=[_line], validators=[Optional(), _length("role")])
+    company = StringField("Company", filters=[_line], validators=[Optional(), _length("company")])
+    role = StringField("Role", filters=[_line], validators=[Optional(), _length("role")])
 
     # The system
     hosting = ChoiceField(
@@ -174,7 +172,7 @@ class CheckoutForm(FlaskForm):
             InputRequired("Enter the number of requests you expect, such as 200."),
             Regexp(r"^[0-9]{1,13}$", message="Enter a whole number of requests, such as 200."),
         ],
-        description="A whole number; choose its unit below.",
+        description="A whole number, with its unit beside it.",
     )
     traffic_unit = ChoiceField(
         "Unit",
@@ -200,7 +198,7 @@ class CheckoutForm(FlaskForm):
         validators=[_Exclusive("Choose None alone, or the constraints that apply.")],
     )
     compliance_notes = TextAreaField(
-        "More about compliance (optional)",
+        "More about compliance",
         filters=[clean_block],
         validators=[_length("compliance_notes")],
     )

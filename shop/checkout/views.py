@@ -25,15 +25,17 @@ from flask import (
 )
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
-from shop import throttle
+from shop import origin, throttle
 from shop.accounts.services import normalize_email
 from shop.bag import services as bag_services
 from shop.bag.views import current_owner
 from shop.checkout import services
 from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI, CheckoutForm
 from shop.checkout.services import CheckoutError
+from shop.errors import expired_form
 from shop.orders import services as orders
 from shop.payments import services as payments
 from shop.sessions import ensure_stored
@@ -173,11 +175,8 @@ def place() -> Response:
         return go_to(target)
     if placed.created:
         orders.send_order_mail(order, "placed")
-        flash(
-            f"Thank you: order {order.reference} is placed. An invoice follows by email, "
-            "and we write to plan the call.",
-            "success",
-        )
+        # The order page says thank you and what happens next; the message only confirms.
+        flash(f"Order {order.reference} is placed.", "success")
     return go_to(orders.order_url(order))
 
 
@@ -187,6 +186,39 @@ def _placement_limits(email: str | None) -> list[throttle.Rule]:
         ("RATELIMIT_ORDER", f"orders/client/{get_remote_address()}"),
         ("RATELIMIT_ORDER_EMAIL", f"orders/email/{address}"),
     ]
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(error: CSRFError) -> Response:
+    """Place order with a token of a session that is gone (it ended, or the person signed
+    in or out elsewhere): nothing is placed, and the checkout comes back filled in as sent,
+    with what happened and the one button that places the order. A bag lost with the
+    session is filled again from the page's lines, and the draft keeps what was typed
+    (only for a request the browser says came from this shop's own page)."""
+    if request.endpoint != "checkout.place":
+        return expired_form()  # the draft's background saves: the page renews its token
+    owner = current_owner()
+    lines = None
+    if origin.same_origin(request):
+        ensure_stored(session)
+        owner = current_owner()
+        items = []
+        for value in request.form.getlist("bag_line"):
+            slug, _, quantity = value.partition(":")
+            if quantity.isdigit() and len(quantity) <= 3:
+                items.append((slug[:80], int(quantity)))
+        bag_services.refill(owner, items)
+        services.save_draft(owner, _submitted())
+        lines = bag_services.bag_lines(owner)  # the row of a new session comes at the end
+    form = CheckoutForm()
+    form.validate()  # the fields' own messages too, so nothing is hidden
+    return _page(
+        form,
+        400,
+        "Your session had ended, so the order was not placed yet. Everything you typed is "
+        "below: check it and place the order.",
+        lines=lines,
+    )
 
 
 # ---------------------------------------------------------------- the draft, field by field

@@ -148,7 +148,7 @@ def success() -> Response:
     if fulfilled is None:
         abort(404)
     if fulfilled.paid_at is not None:
-        flash("Payment received. Thank you!", "success")
+        flash("Payment received.", "success")
     else:
         flash(
             "Your payment is being processed. This page shows it once Stripe confirms it.",

@@ -189,12 +189,12 @@ class Buyer:
 
 
 TEXT_FIELDS = {
-    "name": "Name",
-    "email": "Email",
+    "name": "Name (required)",
+    "email": "Email (required)",
     "company": "Company (optional)",
     "role": "Role (optional)",
-    "stateful": "Stateful workflows",
-    "files": "File handling",
+    "stateful": "Stateful workflows (optional)",
+    "files": "File handling (optional)",
     "compliance_notes": "More about compliance (optional)",
 }
 
@@ -273,7 +273,7 @@ def fill_without_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()
     page.get_by_label("Current hosting").select_option(label=buyer.hosting)
     if "traffic_amount" not in skip:
         page.get_by_label("Expected traffic").fill(buyer.traffic)
-    page.get_by_label("Unit", exact=True).select_option(label=buyer.unit)
+    page.get_by_label("Unit (required)", exact=True).select_option(label=buyer.unit)
     for label in buyer.compliance:
         page.locator("#compliance-field").get_by_label(label, exact=True).check()
     for label in buyer.cloudflare:
@@ -559,12 +559,12 @@ def test_the_draft_keeps_what_was_typed_across_reloads_and_pages(
     page.wait_for_load_state("networkidle")
 
     def assert_draft() -> None:
-        expect(page.get_by_label("Name", exact=True)).to_have_value(buyer.name)
+        expect(page.get_by_label("Name (required)", exact=True)).to_have_value(buyer.name)
         expect(page.get_by_label("Stateful workflows")).to_have_value(buyer.stateful)
         assert checked_labels(page, "cloudflare") == list(buyer.cloudflare)
         assert selected_label(page, "hosting") == buyer.hosting
         # The rest is as it was, and nothing shows as wrong before it is sent.
-        expect(page.get_by_label("Email", exact=True)).to_have_value("")
+        expect(page.get_by_label("Email (required)", exact=True)).to_have_value("")
         assert checked_labels(page, "compliance") == []
         assert selected_label(page, "traffic_unit") == "requests per second"
         expect(page.locator(".field-error")).to_have_count(0)
@@ -635,7 +635,7 @@ def test_the_whole_path_without_javascript(open_page: Callable[..., Page], invoi
     assert_no_axe_violations_without_javascript(page)
     page.set_viewport_size(DESKTOP)
 
-    page.get_by_label("Email", exact=True).fill(buyer.email)
+    page.get_by_label("Email (required)", exact=True).fill(buyer.email)
     page.get_by_label("Other hosting").fill("A rack in the basement")
     page.get_by_label("Expected traffic").fill("40")
     answer = submit(page)
@@ -775,7 +775,7 @@ def test_paying_on_stripe_checkout_shows_the_paid_order(
     expect(page).to_have_url(ORDER_PAGE)
     assert page.locator("h1").inner_text() == reference
     assert_order_page(page, buyer, "Paid")
-    expect(page.locator(".flash-success")).to_have_text("Payment received. Thank you!")
+    expect(page.locator(".flash-success")).to_have_text("Payment received.")
     expect(page.locator(".order-page")).to_contain_text(
         f"Paid. Thank you: we write to {buyer.email} to plan the call."
     )
