@@ -247,6 +247,8 @@ def test_no_answer_changes_nothing(app, runner, shop):
     before = everything(app)
     result = runner.invoke(args=["customers", "erase", GRACE], input="")
     assert result.exit_code != 0
+    assert f"{GRACE}: this will delete 2 sessions" in result.output
+    assert "Aborted" in result.output
     assert everything(app) == before
 
 
