@@ -601,6 +601,79 @@ def test_a_draft_field_saved_while_typing_survives_without_leaving_it(page: Page
     expect(page.locator("#notes")).to_have_value(buyer.notes)
 
 
+def draft_on_the_server(page: Page, field: str, expected: str, timeout: float = 5) -> None:
+    """A new tab (no sessionStorage of the first) shows ``expected`` in ``field``: the
+    server's draft holds it."""
+    other = page.context.new_page()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            other.goto("/checkout")
+            value = other.locator(f"#{field}").input_value()
+            if value == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert value == expected
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("leave", ["reload", "link"])
+def test_what_was_typed_just_before_leaving_is_kept(page: Page, leave: str):
+    """Keys typed less than the save's 600 ms before a reload or a link are not lost."""
+    add_to_bag(page, "r2-bucket-hat", "R2 Bucket Hat")
+    page.goto("/checkout")
+    page.locator("#notes").click()
+    page.keyboard.type("Typed just before leaving", delay=5)
+    page.locator("#company").click()
+    page.keyboard.type("Acme", delay=5)
+    if leave == "reload":
+        page.reload()
+    else:
+        page.get_by_role("link", name="Change the bag").click()
+        expect(page).to_have_url(re.compile(r"/bag$"))
+        page.go_back()
+    expect(page.locator("#notes")).to_have_value("Typed just before leaving")
+    expect(page.locator("#company")).to_have_value("Acme")
+    draft_on_the_server(page, "notes", "Typed just before leaving")
+    draft_on_the_server(page, "company", "Acme")
+    assert_clean_console(page)
+
+
+def test_tabbing_past_an_empty_required_field_says_so(page: Page):
+    add_to_bag(page, "r2-bucket-hat", "R2 Bucket Hat")
+    page.goto("/checkout")
+    page.locator("#name").click()
+    with page.expect_response(post_to("/checkout/validate", "name")):
+        page.keyboard.press("Tab")
+    expect(page.locator("#name-error")).to_have_text("Enter your name.")
+    expect(page.locator("#name")).to_have_attribute("aria-invalid", "true")
+    # An optional field left empty says nothing.
+    page.locator("#company").click()
+    page.keyboard.press("Tab")
+    expect(page.locator("#company-error")).to_have_count(0)
+    assert_no_axe_violations(page)
+
+
+def test_place_order_after_the_session_ended_loses_nothing(page: Page, invoice_shop: Shop):
+    buyer = Buyer.make()
+    add_to_bag(page, "r2-bucket-hat", "R2 Bucket Hat")
+    open_checkout_from_header(page)
+    fill_with_javascript(page, buyer)
+    page.wait_for_load_state("networkidle")
+    page.context.clear_cookies()  # the session ended (or the cookies were cleared)
+    answer = submit(page)
+    assert answer.status == 400
+    expect(page.locator("#error-summary")).to_contain_text("Your session had ended")
+    assert_values_kept(page, buyer, traffic=buyer.traffic.replace(",", ""))
+    expect(page.locator(".summary-lines li")).to_have_count(1)
+    assert_no_axe_violations(page)
+    answer = submit(page)
+    assert answer.status == 303
+    assert_order_page(page, buyer, "Submitted, invoice follows")
+    assert len(orders_by_email(invoice_shop, buyer.email)) == 1
+
+
 # ---------------------------------------------------------------- 3. without JavaScript
 
 
