@@ -35,11 +35,14 @@
 
   // Keep focus where the person was when htmx replaces the element that had it. It is
   // noted before the request: hx-disabled-elt disables the button, and a disabled button
-  // loses focus.
+  // loses focus. When that element is gone or disabled after the swap (a removed line, a −
+  // button at 1), the focus goes to the one its data-focus-next names.
   var focusedId = null;
+  var focusNextId = null;
   document.body.addEventListener("htmx:beforeRequest", function () {
     var active = document.activeElement;
     focusedId = active && active.id ? active.id : null;
+    focusNextId = active && active.dataset ? active.dataset.focusNext || null : null;
   });
   document.body.addEventListener("htmx:afterSettle", function () {
     var notice = document.querySelector(".bag-notice");
@@ -49,9 +52,14 @@
       return;
     }
     var active = document.activeElement;
-    if (focusedId && (!active || active === document.body)) {
-      var again = document.getElementById(focusedId);
-      if (again) again.focus();
+    if (active && active !== document.body) return;
+    var ids = [focusedId, focusNextId];
+    for (var i = 0; i < ids.length; i++) {
+      var target = ids[i] && document.getElementById(ids[i]);
+      if (target && !target.disabled) {
+        target.focus();
+        return;
+      }
     }
   });
 
