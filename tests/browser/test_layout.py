@@ -1,21 +1,67 @@
-"""The layout in Chromium: the focus after Remove, and the links to the checkout.
+"""The layout in Chromium: phones, the focus after Remove, and the links to the checkout.
 
-This module serves the accounts tests' shop (an administrator, generous sign-in limits).
+This module serves the accounts tests' shop (an administrator, generous sign-in limits),
+so that it can look at the pages of an administrator.
 """
 
 from __future__ import annotations
 
-import pytest
-from playwright.sync_api import Page, expect
+import re
+from collections.abc import Callable, Iterator
 
-from tests.browser.conftest import assert_no_axe_violations
-from tests.browser.test_accounts import live_server  # noqa: F401 (this module's shop)
-from tests.browser.test_checkout import EMPTY_BAG
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import CSP_LISTENER, DESKTOP, MOBILE, assert_no_axe_violations
+from tests.browser.test_accounts import (  # noqa: F401 (live_server: this module's shop)
+    ADMIN_EMAIL,
+    PASSWORD,
+    live_server,
+)
+from tests.browser.test_checkout import (
+    EMPTY_BAG,
+    ORDER_PAGE,
+    Buyer,
+    add_to_bag,
+    assert_no_overflow,
+    fill_without_javascript,
+    submit,
+)
 
 pytestmark = pytest.mark.browser
 
+PHONES = {"320": {"width": 320, "height": 640}, "375": MOBILE}
+
+# How many lines the element's visible text takes (text for screen readers left out).
+TEXT_LINES = """(el) => {
+  const range = document.createRange();
+  const tops = new Set();
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.textContent.trim() || node.parentElement.closest(".visually-hidden")) continue;
+    range.selectNodeContents(node);
+    for (const box of range.getClientRects()) if (box.width > 0) tops.add(Math.round(box.top));
+  }
+  return tops.size;
+}"""
+
+# Whether what is drawn at the middle of the element is the element (or inside it).
+UNCOVERED = """(el) => {
+  const box = el.getBoundingClientRect();
+  const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+  return !!top && (top === el || el.contains(top));
+}"""
+
 
 # ---------------------------------------------------------------- helpers
+
+
+def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    page.goto("/account/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("h1")).to_have_text("Your account")
 
 
 def add_quantity(page: Page, slug: str, quantity: int) -> None:
@@ -29,6 +75,25 @@ def add_quantity(page: Page, slug: str, quantity: int) -> None:
     expect(notice).to_have_count(0)
 
 
+def sign_in_as_admin(page: Page) -> None:
+    """Sign in as the shop's administrator, whose bag the other tests may have filled: it
+    starts empty."""
+    sign_in(page, ADMIN_EMAIL)
+    page.goto("/bag")
+    clear = page.get_by_role("button", name="Clear the bag")
+    if clear.count():
+        clear.click()
+        expect(page.get_by_text("Your bag is empty.")).to_be_visible()
+
+
+def save_to_wishlist(page: Page, slug: str) -> None:
+    page.goto(f"/offers/{slug}")
+    button = page.get_by_role("button", name="Wishlist")
+    if button.get_attribute("aria-pressed") == "false":
+        button.click()
+    expect(page.get_by_role("button", name="Wishlist")).to_have_attribute("aria-pressed", "true")
+
+
 def tab_to(page: Page, target) -> None:
     """Press Tab until ``target`` has the focus."""
     for _ in range(60):
@@ -36,6 +101,150 @@ def tab_to(page: Page, target) -> None:
         if target.evaluate("el => el === document.activeElement"):
             return
     expect(target).to_be_focused()
+
+
+def assert_on_one_line(element, what: str, most: int = 1) -> None:
+    lines = element.evaluate(TEXT_LINES)
+    assert 1 <= lines <= most, f"{what} takes {lines} lines"
+
+
+@pytest.fixture
+def no_script_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:  # noqa: F811
+    """Pages with JavaScript turned off, each in a fresh context, closed after the test."""
+    contexts = []
+
+    def make(viewport: dict[str, int] = DESKTOP) -> Page:
+        context = browser.new_context(
+            viewport=viewport, base_url=live_server, java_script_enabled=False
+        )
+        context.add_init_script(CSP_LISTENER)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+# ---------------------------------------------------------------- 2. phones
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_bag_and_wishlist_lines_fit_a_phone(new_page: Callable[..., Page], phone: str):
+    page = new_page(PHONES[phone])
+    add_quantity(page, "five-me-flare-jacket", 3)
+    save_to_wishlist(page, "durable-object-denim")
+    save_to_wishlist(page, "realtime-websocket-sync-kit")
+    page.goto("/bag")
+    total = page.locator(".bag-line-total")
+    expect(total).to_contain_text("$13,500")
+    assert_on_one_line(total, "the line total $13,500")
+    assert_on_one_line(page.locator(".subtotal strong"), "the subtotal")
+    assert_no_overflow(page)
+    page.goto("/wishlist")
+    buttons = page.get_by_role("button", name=re.compile("^Move to bag"))
+    expect(buttons).to_have_count(2)
+    for index in range(2):
+        assert_on_one_line(buttons.nth(index), "Move to bag")
+    assert_no_overflow(page)
+    assert_no_axe_violations(page)
+
+
+def place_order_without_javascript(page: Page) -> str:
+    """As the signed-in customer of ``page``: one jacket, ordered; the order page's URL."""
+    add_to_bag(page, "five-me-flare-jacket", "Cloudflare Five-Me-Flare Jacket")
+    page.goto("/checkout")
+    fill_without_javascript(page, Buyer.make())
+    assert submit(page).status == 303
+    expect(page).to_have_url(ORDER_PAGE)
+    return page.url
+
+
+def test_no_page_scrolls_sideways_at_320px(
+    new_page: Callable[..., Page], no_script_page: Callable[..., Page]
+):
+    narrow = {"width": 320, "height": 640}
+    page = new_page(narrow)
+    problems = []
+
+    def check(path: str, status: int = 200) -> None:
+        response = page.goto(path)
+        assert response is not None and response.status == status, path
+        widths = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if widths[0] > widths[1]:
+            problems.append(f"{path} is {widths[0]}px wide")
+
+    for path in ("/account/sign-in", "/account/register", "/offers/nope"):
+        check(path, 404 if path == "/offers/nope" else 200)
+
+    # An order of the administrator's, placed without JavaScript.
+    setup = no_script_page(narrow)
+    sign_in_as_admin(setup)
+    order_url = place_order_without_javascript(setup)
+    reference = re.search(r"/orders/([A-Z0-9-]+)", order_url)[1]
+
+    sign_in_as_admin(page)
+    add_quantity(page, "five-me-flare-jacket", 3)
+    save_to_wishlist(page, "r2-bucket-hat")
+    for path in (
+        "/",
+        "/offers",
+        "/offers/r2-bucket-hat",
+        "/search?q=sync",
+        "/bag",
+        "/wishlist",
+        "/checkout",
+        order_url,
+        "/account",
+        "/admin",
+        "/admin/orders",
+        f"/admin/orders/{reference}",
+    ):
+        check(path)
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_account_and_admin_order_tables_fit_a_phone(
+    new_page: Callable[..., Page], no_script_page: Callable[..., Page]
+):
+    narrow = {"width": 320, "height": 640}
+    setup = no_script_page(narrow)
+    sign_in_as_admin(setup)
+    order_url = place_order_without_javascript(setup)
+    reference = re.search(r"/orders/([A-Z0-9-]+)", order_url)[1]
+
+    page = new_page(narrow)
+    sign_in(page, ADMIN_EMAIL)
+    page.goto("/account")
+    table = page.get_by_role("table", name="Orders")
+    row = table.get_by_role("row").filter(has_text=reference)
+    expect(row).to_have_count(1)
+    assert_no_overflow(page)
+    for cell in row.get_by_role("cell").all():
+        cell.scroll_into_view_if_needed()
+        expect(cell).to_be_in_viewport(ratio=1)
+    assert_on_one_line(row.get_by_role("link", name=reference), "the order's reference")
+    assert_no_axe_violations(page)
+
+    page.goto(f"/admin/orders?q={reference}")
+    row = page.locator(".admin-orders-table tbody tr").filter(has_text=reference)
+    expect(row).to_have_count(1)
+    assert_no_overflow(page)
+    # Every cell is on the screen, none hidden in a box that scrolls sideways.
+    for cell in row.locator("th, td").all():
+        cell.evaluate("el => window.scrollTo(0, el.getBoundingClientRect().top + scrollY - 100)")
+        expect(cell).to_be_in_viewport(ratio=1)
+        assert cell.evaluate(UNCOVERED), f"{cell.inner_text()!r} is hidden"
+    cells = row.locator("td")
+    expect(cells.nth(3)).to_have_text("Submitted, invoice follows")
+    expect(cells.nth(4)).to_have_text("$4,500")
+    # The name and the email are not broken in the middle of a word.
+    assert_on_one_line(cells.nth(1), "the buyer's name")
+    assert_on_one_line(cells.nth(2), "the buyer's email")
+    assert_on_one_line(row.locator("th"), "the reference")
+    assert_no_axe_violations(page)
 
 
 # ---------------------------------------------------------------- 4. focus after Remove
