@@ -115,6 +115,15 @@ class Defaults:
     STUDIO_VAT_ID = "[VAT ID]"
     STUDIO_REGISTER = "[Commercial register and number, or: not registered]"
 
+    # Invoices (invoice mode): days until payment is due, how to pay (bank details, as lines
+    # or one text), and a closing note (such as a reverse-charge sentence), all printed on
+    # every invoice. The seller is the studio above.
+    INVOICE_DUE_DAYS = 14
+    INVOICE_PAYMENT_DETAILS: str | tuple[str, ...] | list[str] = (
+        "[Bank transfer: account holder, IBAN, BIC]",
+    )
+    INVOICE_NOTE = ""
+
     # Fixed Flask settings derived from the ones above in create_app.
     SESSION_COOKIE_NAME = "shop_session"
     SESSION_COOKIE_HTTPONLY = True

@@ -49,6 +49,15 @@ def render_page(template: str, blocks: list[str], status: int = 200, **context: 
     return response
 
 
+def clean_block(value: str | None) -> str:
+    """A block of text: line breaks kept, other control characters out, trimmed."""
+    if not value:
+        return ""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", " ", value)
+    return value.strip()
+
+
 def absolute_url(endpoint: str, **values: Any) -> str:
     """The absolute address of ``endpoint``: the one place the shop builds one (mail, Stripe's
     return addresses, canonical and Open Graph links, the sitemap).

@@ -24,6 +24,10 @@ CHECKOUT_FORM = {
     "compliance_notes": "",
     "cloudflare": ["workers"],
     "notes": "",
+    "billing_name": "Compilers Ltd",
+    "billing_address": "1 Harbour Street\n10115 Berlin\nGermany",
+    "vat_id": "",
+    "po_number": "",
 }
 
 

@@ -38,6 +38,10 @@ GOOD = {
     "compliance_notes": "EU only",
     "cloudflare": ["workers", "r2"],
     "notes": "Call after 3pm",
+    "billing_name": "Compilers Ltd",
+    "billing_address": "1 Harbour Street\n10115 Berlin\nGermany",
+    "vat_id": "de 136 695 976",
+    "po_number": "PO-2026-17",
 }
 
 

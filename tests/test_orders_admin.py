@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from shop.accounts.models import User
 from shop.db import write_transaction
 from shop.extensions import db
-from shop.orders.models import Order, OrderLine
+from shop.orders.models import Order, OrderEvent, OrderLine
 from shop.orders.services import new_reference
+from tests.pagetext import page_text
 
 PASSWORD = "correct horse battery staple"
 LINES = (("Edge architecture review", 450000, 2), ("R2 migration plan", 1250, 1))
@@ -346,9 +348,11 @@ def test_an_order_shows_its_context(app, admin):
     assert "GDPR, SOC 2" in html and "Workers, R2" in html
     assert "Call after 3 pm" in html
     assert f'action="/admin/orders/{reference}/status"' in html
-    for status in ("contacted", "scheduled", "completed", "cancelled"):
+    # A paid order may only go on to its call, or be cancelled.
+    for status in ("call_scheduled", "cancelled"):
         assert f'<option value="{status}"' in html
-    assert '<option value="paid"' not in html
+    for status in ("submitted", "invoiced", "paid", "completed"):
+        assert f'<option value="{status}"' not in html
 
 
 def test_an_unknown_order_is_not_found(app, admin):
@@ -356,7 +360,7 @@ def test_an_unknown_order_is_not_found(app, admin):
     assert admin.get("/admin/orders/" + "X" * 40).status_code == 404
     token = csrf_token(admin, "/admin/orders")
     response = admin.post(
-        "/admin/orders/EG-0000-0000/status", data={"status": "contacted", "csrf_token": token}
+        "/admin/orders/EG-0000-0000/status", data={"status": "invoiced", "csrf_token": token}
     )
     assert response.status_code == 404
 
@@ -364,51 +368,162 @@ def test_an_unknown_order_is_not_found(app, admin):
 # ---------------------------------------------------------------- status changes
 
 
-def test_an_administrator_changes_the_status(app, admin):
-    reference = add_order(app, created_at=ago(days=2))
-    before = stored(app, reference)
+def move(admin, reference: str, status: str, **extra):
     page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
-    response = admin.post(
+    return admin.post(
         f"/admin/orders/{reference}/status",
-        data={"status": "contacted", "csrf_token": form_token(page)},
+        data={"status": status, "csrf_token": form_token(page), **extra},
     )
+
+
+def history(app, reference: str) -> list[tuple]:
+    with app.app_context():
+        order = db.session.scalar(select(Order).where(Order.reference == reference))
+        rows = [
+            (event.actor, event.from_status, event.to_status, event.note, event.mailed_buyer)
+            for event in db.session.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+            )
+        ]
+        db.session.rollback()
+        return rows
+
+
+def test_an_invoice_order_goes_through_its_whole_life(app, admin):
+    """submitted → invoiced (the invoice is issued) → paid → call scheduled → completed,
+    each step kept in the history with who, when and the note."""
+    reference = add_order(app, created_at=ago(days=2), status="submitted")
+    before = stored(app, reference)
+    response = move(admin, reference, "invoiced", note="Sent with PO", mail_buyer="1")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/admin/orders/{reference}"
     after = stored(app, reference)
-    assert after.status == "contacted"
-    assert after.updated_at > before.updated_at
+    assert after.status == "invoiced" and after.updated_at > before.updated_at
     page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
-    assert f"Order {reference} is now Contacted." in page
-    assert '<option value="contacted" selected>' in page
+    assert f"Order {reference} is now Invoiced, payment awaited. The buyer is told" in page
+    assert re.search(r">\d{4}-0001</a>, issued", page)  # the invoice, numbered
+    for status in ("paid", "call_scheduled", "completed"):
+        assert move(admin, reference, status).status_code == 303
+    assert stored(app, reference).paid_at is not None
+    assert history(app, reference) == [
+        ("admin", "submitted", "invoiced", "Sent with PO", True),
+        ("admin", "invoiced", "paid", "", False),
+        ("admin", "paid", "call_scheduled", "", False),
+        ("admin", "call_scheduled", "completed", "", False),
+    ]
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    assert "This order's life is over: it is Completed." in page
+    assert "Submitted, invoice follows → Invoiced, payment awaited" in page
+    assert "Sent with PO" in page
 
-    # The same status again changes nothing.
-    response = admin.post(
-        f"/admin/orders/{reference}/status",
-        data={"status": "contacted", "csrf_token": form_token(page)},
-    )
-    assert response.status_code == 303
-    again = stored(app, reference)
-    assert again.status == "contacted" and again.updated_at == after.updated_at
-    assert "was already Contacted: nothing changed" in admin.get(
-        f"/admin/orders/{reference}"
-    ).get_data(as_text=True)
+
+@pytest.mark.parametrize(
+    ("start", "to", "allowed"),
+    [
+        ("submitted", "paid", "Invoiced, payment awaited, Cancelled"),
+        ("submitted", "completed", "Invoiced, payment awaited, Cancelled"),
+        ("paid", "submitted", "Call scheduled, Cancelled"),
+        ("completed", "paid", "nothing else"),
+        ("cancelled", "submitted", "nothing else"),
+        ("pending_payment", "paid", "Cancelled"),
+    ],
+)
+def test_a_move_the_orders_life_does_not_allow_is_refused(app, admin, start, to, allowed):
+    reference = add_order(app, status=start)
+    before = stored(app, reference)
+    response = move(admin, reference, to, note="kept as typed")
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert f"From here it can become: {allowed}." in page_text(html)
+    assert "kept as typed" in html
+    after = stored(app, reference)
+    assert (after.status, after.updated_at) == (before.status, before.updated_at)
+    assert history(app, reference) == []
 
 
-@pytest.mark.parametrize("status", ["paid", "expired", "", "bogus", "CONTACTED"])
+@pytest.mark.parametrize("status", ["", "bogus", "CONTACTED", "scheduled"])
 def test_a_status_outside_the_list_is_refused(app, admin, status):
     reference = add_order(app)
     before = stored(app, reference)
-    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
-    response = admin.post(
-        f"/admin/orders/{reference}/status",
-        data={"status": status, "csrf_token": form_token(page)},
-    )
+    response = move(admin, reference, status)
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "Choose one of the statuses in the list." in html
     assert 'aria-invalid="true"' in html and f"Order {reference}" in html
     after = stored(app, reference)
     assert (after.status, after.updated_at) == (before.status, before.updated_at)
+
+
+def test_a_second_tab_moving_the_same_order_is_told_it_changed(app, admin):
+    reference = add_order(app, status="submitted")
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    token = form_token(page)
+    first = admin.post(
+        f"/admin/orders/{reference}/status", data={"status": "invoiced", "csrf_token": token}
+    )
+    assert first.status_code == 303
+    second = admin.post(
+        f"/admin/orders/{reference}/status", data={"status": "cancelled", "csrf_token": token}
+    )
+    assert second.status_code == 303  # invoiced → cancelled is allowed: it acts on now
+    third = admin.post(
+        f"/admin/orders/{reference}/status", data={"status": "invoiced", "csrf_token": token}
+    )
+    assert third.status_code == 409
+    assert "cannot become" in page_text(third.get_data(as_text=True))
+
+
+def test_the_buyer_is_told_of_a_change_only_when_asked(app, admin):
+    from tests.test_accounts import outbox
+
+    reference = add_order(app, status="submitted", email="grace@example.com")
+    move(admin, reference, "invoiced")
+    assert [m for m in outbox(app) if m["To"] == "grace@example.com"] == []
+    move(admin, reference, "paid", mail_buyer="1")
+    [message] = [m for m in outbox(app) if m["To"] == "grace@example.com"]
+    assert message["Subject"] == f"Your order {reference}: Paid"
+    text = message.get_body(("plain",)).get_content()
+    assert "Your payment arrived" in text
+    assert f"/orders/{reference}/invoice?key=" in text
+    assert f"/orders/{reference}?key=" in text
+
+
+def test_notes_are_kept_in_the_history_for_administrators_only(app, admin):
+    reference = add_order(app)
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    response = admin.post(
+        f"/admin/orders/{reference}/notes",
+        data={"note": "Asked for a call on Friday\r\nafter 3", "csrf_token": form_token(page)},
+    )
+    assert response.status_code == 303
+    assert history(app, reference) == [
+        ("admin", None, None, "Asked for a call on Friday\nafter 3", False)
+    ]
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    assert "Asked for a call on Friday" in page
+    empty = admin.post(
+        f"/admin/orders/{reference}/notes", data={"note": "  ", "csrf_token": form_token(page)}
+    )
+    assert empty.status_code == 400 and "Write the note first." in empty.get_data(as_text=True)
+    long = admin.post(
+        f"/admin/orders/{reference}/notes",
+        data={"note": "x" * 2001, "csrf_token": form_token(page)},
+    )
+    assert long.status_code == 400 and "x" * 2001 in long.get_data(as_text=True)
+    assert len(history(app, reference)) == 1
+
+
+def test_the_admin_shows_the_customer_not_an_account_number(app, admin):
+    customer = register(app.test_client())
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == customer))
+        user_id, name = user.id, user.name
+        db.session.rollback()
+    reference = add_order(app, user_id=user_id, email=customer)
+    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
+    assert f"account {user_id}" not in page
+    assert name in page and customer in page
+    assert f'href="/admin/orders?q={customer}"' in page
 
 
 def test_a_status_change_without_csrf_token_is_refused(app, admin):

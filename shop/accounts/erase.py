@@ -31,7 +31,7 @@ from shop.bag.models import BagLine, WishlistItem
 from shop.checkout.models import DraftField
 from shop.db import begin_write
 from shop.extensions import db
-from shop.orders.models import Order
+from shop.orders.models import Invoice, Order, OrderEvent
 from shop.sessions import SessionRecord
 
 ERASED_NAME = "erased"
@@ -44,6 +44,10 @@ ERASED_TEXT_FIELDS = (
     "files",
     "compliance_notes",
     "notes",
+    "billing_name",
+    "billing_address",
+    "vat_id",
+    "po_number",
 )
 
 
@@ -66,7 +70,7 @@ class Subject:
     draft_owners: list[tuple[str, str]]  # (owner_type, owner_id) of checkout drafts
 
 
-PAST = {"delete": "deleted", "anonymise": "anonymised"}
+PAST = {"delete": "deleted", "anonymise": "anonymised", "keep": "kept"}
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,41 @@ def _anonymise_orders(subject: Subject) -> Outcome:
     return Outcome("anonymise", count, text)
 
 
+def _erase_order_notes(subject: Subject) -> Outcome:
+    """The administrators' notes on those orders: free text, most likely about the buyer."""
+    emptied = 0
+    if subject.order_ids:
+        emptied = db.session.execute(
+            update(OrderEvent)
+            .where(OrderEvent.order_id.in_(subject.order_ids), OrderEvent.note != "")
+            .values(note="")
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return Outcome(
+        "anonymise",
+        emptied or 0,
+        counted(emptied or 0, "note on those orders", "notes on those orders"),
+    )
+
+
+def _keep_invoices(subject: Subject) -> Outcome:
+    """Issued invoices stay as they were issued, buyer's name and address included: tax law
+    requires them unchanged for years. The report says so, so the owner can tell the buyer."""
+    numbers = []
+    if subject.order_ids:
+        numbers = list(
+            db.session.scalars(
+                select(Invoice.number)
+                .where(Invoice.order_id.in_(subject.order_ids))
+                .order_by(Invoice.number)
+            )
+        )
+    text = counted(len(numbers), "invoice")
+    if numbers:
+        text += f" as issued ({', '.join(numbers)}), which tax law requires unchanged"
+    return Outcome("keep", len(numbers), text)
+
+
 def _delete_account(subject: Subject) -> Outcome:
     """The users row: name, address and password hash. Last, once nothing points at it."""
     if subject.user_id is None:
@@ -248,9 +287,9 @@ STEPS: tuple[Callable[[Subject], Outcome], ...] = (
     _delete_bag,
     _delete_wishlist,
     _delete_drafts,
-    # Invoices (when they have a table): anonymise the buyer's name and address on them
-    # here, beside the orders, keeping what tax law requires an invoice to show.
     _anonymise_orders,
+    _erase_order_notes,
+    _keep_invoices,
     _delete_account,
 )
 

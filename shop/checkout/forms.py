@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import re
 
+from flask import current_app
 from flask_wtf import FlaskForm
+from stdnum.eu import vat
+from stdnum.exceptions import ValidationError as InvalidVatNumber
 from wtforms import (
     BooleanField,
     EmailField,
@@ -25,6 +28,7 @@ from wtforms.validators import (
     Length,
     Optional,
     Regexp,
+    StopValidation,
     ValidationError,
 )
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -32,7 +36,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from shop.accounts.forms import StoredEmail
 from shop.accounts.services import normalize_email
 from shop.orders.choices import CLOUDFLARE, COMPLIANCE, HOSTING, TRAFFIC_UNITS
-from shop.web import clean_text
+from shop.web import clean_block, clean_text
 
 # Largest length of each text field, shown in its hint.
 LIMITS = {
@@ -46,9 +50,16 @@ LIMITS = {
     "files": 2000,
     "compliance_notes": 1000,
     "notes": 4000,
+    "billing_name": 200,
+    "billing_address": 500,
+    "vat_id": 20,
+    "po_number": 40,
 }
 MULTI = ("compliance", "cloudflare")
-BLOCKS = ("stateful", "files", "compliance_notes", "notes")  # text areas: line breaks kept
+# Text areas: line breaks kept.
+BLOCKS = ("stateful", "files", "compliance_notes", "notes", "billing_address")
+# Asked only when the order is paid by invoice (Stripe not configured).
+INVOICE_FIELDS = ("billing_name", "billing_address", "vat_id", "po_number")
 # The fields a draft keeps (not the hidden tokens).
 DRAFT_FIELDS = (
     "name",
@@ -65,6 +76,7 @@ DRAFT_FIELDS = (
     "compliance_notes",
     "cloudflare",
     "notes",
+    *INVOICE_FIELDS,
 )
 FORM_EXPIRED = "This form has expired. Check it and send it again."
 _CHECKOUT_ID_FORMAT = r"^[A-Za-z0-9_-]{16,64}$"  # secrets.token_urlsafe(24)
@@ -73,15 +85,6 @@ _CHECKOUT_ID_FORMAT = r"^[A-Za-z0-9_-]{16,64}$"  # secrets.token_urlsafe(24)
 def _line(value: str | None) -> str:
     """One line of text: control characters and runs of white space become one space."""
     return clean_text(value, 10_000)
-
-
-def clean_block(value: str | None) -> str:
-    """A block of text: line breaks kept, other control characters out, trimmed."""
-    if not value:
-        return ""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", " ", value)
-    return value.strip()
 
 
 def _choices(pairs) -> list[SelectChoice]:
@@ -107,6 +110,63 @@ class _RequiredIfOther:
     def __call__(self, form: FlaskForm, field: StringField) -> None:
         if form.hosting.data == "other" and not field.data:
             raise ValidationError("Say where the system runs today.")
+
+
+def invoice_mode() -> bool:
+    """Whether orders are paid by invoice: Stripe is not configured."""
+    return not current_app.config.get("STRIPE_SECRET_KEY")
+
+
+class _RequiredForInvoice:
+    """Required when the order is paid by invoice; not asked otherwise."""
+
+    field_flags = {"required": True}
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        if invoice_mode() and not field.data:
+            raise StopValidation(self.message)
+
+
+# The EU's VAT numbers start with their country's code (Greece's is EL).
+EU_VAT_COUNTRIES = {
+    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CY": "Cyprus", "CZ": "Czechia",
+    "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "EL": "Greece", "ES": "Spain",
+    "FI": "Finland", "FR": "France", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland",
+    "IT": "Italy", "LT": "Lithuania", "LU": "Luxembourg", "LV": "Latvia", "MT": "Malta",
+    "NL": "Netherlands", "PL": "Poland", "PT": "Portugal", "RO": "Romania", "SE": "Sweden",
+    "SI": "Slovenia", "SK": "Slovakia", "XI": "Northern Ireland",
+}  # fmt: skip
+
+
+def _vat_compact(value: str | None) -> str:
+    """A VAT ID as written on invoices: upper case, without spaces, dots or dashes."""
+    return re.sub(r"[\s.\-/]", "", value or "").upper()
+
+
+class _VatId:
+    """An EU VAT number must have its country's shape and check digits (python-stdnum);
+    another country's tax number is taken as letters and digits."""
+
+    def __call__(self, form: FlaskForm, field: StringField) -> None:
+        value = field.data or ""
+        if not value:
+            return
+        country = EU_VAT_COUNTRIES.get(value[:2])
+        if country is None:
+            if not re.fullmatch(r"[A-Z]{2}[A-Z0-9]{2,18}", value):
+                raise ValidationError(
+                    "Start with the country code, then letters and digits, such as DE123456789."
+                )
+            return
+        try:
+            vat.validate(value)
+        except InvalidVatNumber:
+            raise ValidationError(
+                f"That is not a valid VAT ID of {country}: check it, or leave the field empty."
+            ) from None
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -209,6 +269,35 @@ class CheckoutForm(FlaskForm):
     )
     notes = TextAreaField("Anything else", filters=[clean_block], validators=[_length("notes")])
 
+    # The invoice (invoice mode only)
+    billing_name = StringField(
+        "Billing name",
+        filters=[_line],
+        validators=[_RequiredForInvoice("Enter who the invoice is for."), _length("billing_name")],
+        description="The person or company the invoice is made out to.",
+    )
+    billing_address = TextAreaField(
+        "Billing address",
+        filters=[clean_block],
+        validators=[
+            _RequiredForInvoice("Enter the address for the invoice."),
+            _length("billing_address"),
+        ],
+        description="Street and number, postcode and town, country.",
+    )
+    vat_id = StringField(
+        "VAT ID",
+        filters=[_vat_compact],
+        validators=[Optional(), _length("vat_id"), _VatId()],
+        description="For a business: its VAT number with the country code, such as DE123456789.",
+    )
+    po_number = StringField(
+        "Purchase order number",
+        filters=[_line],
+        validators=[Optional(), _length("po_number")],
+        description="If your company needs one on the invoice.",
+    )
+
     # Hidden: the page's own token (a replay finds the same order), the bag it showed.
     checkout_token = HiddenField(
         validators=[
@@ -238,4 +327,5 @@ class CheckoutForm(FlaskForm):
             "compliance_notes": self.compliance_notes.data or "",
             "cloudflare": list(self.cloudflare.data or []),
             "notes": self.notes.data or "",
+            **{name: (self[name].data or "") if invoice_mode() else "" for name in INVOICE_FIELDS},
         }

@@ -22,14 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from shop.bag import services as bag_services
 from shop.bag.models import BagLine
 from shop.bag.services import Owner
-from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI, clean_block
+from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI
 from shop.checkout.models import DraftField
 from shop.db import upsert_insert, write_transaction
 from shop.extensions import db
+from shop.orders import services as orders
 from shop.orders.models import Order, OrderLine
-from shop.orders.services import new_reference
 from shop.sessions import SessionRecord
-from shop.web import clean_text
+from shop.web import clean_block, clean_text
 
 DRAFT_LIMIT = 4000  # longest value a draft keeps (the largest field's limit)
 
@@ -271,7 +271,7 @@ def place_order(
                 raise CheckoutError(409, "Order offers of one currency at a time.")
             moment = _now()
             order = Order(
-                reference=new_reference(),
+                reference=orders.new_reference(),
                 checkout_token=token,
                 owner_type=owner.kind,
                 owner_id=owner.id,
@@ -291,6 +291,10 @@ def place_order(
                 compliance_notes=context["compliance_notes"],
                 cloudflare_json=json.dumps(context["cloudflare"]),
                 notes=context["notes"],
+                billing_name=context.get("billing_name", ""),
+                billing_address=context.get("billing_address", ""),
+                vat_id=context.get("vat_id", ""),
+                po_number=context.get("po_number", ""),
                 total_cents=sum(line.offer.price_cents * line.quantity for line in lines),
                 currency=currencies.pop(),
                 payment_attempt=0,
@@ -310,6 +314,7 @@ def place_order(
             ]
             db.session.add(order)
             db.session.flush()  # a token placed at the same moment fails here, not later
+            orders.placed_event(order, moment)
             if not by_stripe:
                 # Invoice mode: the order is final, the bag and the draft are done with.
                 # (With Stripe they stay until the payment arrives; see orders.mark_paid.)

@@ -27,16 +27,17 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import lazyload
 
+from shop.accounts.models import User
 from shop.accounts.views import admin_required
-from shop.db import write_transaction
 from shop.extensions import db
+from shop.orders import services
 from shop.orders.export import QUERY_LIMIT, OrderFilter, iter_csv, utc
-from shop.orders.models import ADMIN_STATUSES, STATUS_LABELS, STATUSES, Order
-from shop.orders.services import expire_pending, get_order, now
-from shop.web import clean_text
+from shop.orders.models import STATUS_LABELS, STATUSES, Order, OrderEvent
+from shop.orders.services import access_key, expire_pending, get_order, now
+from shop.web import clean_block, clean_text
 
 bp = Blueprint("orders_admin", __name__)
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ _PAGE_RE = re.compile(r"[0-9]+")
 # Highest page number worth computing an offset for; later pages are past the end anyway.
 _LAST_PAGE = 10**9
 STATUS_ERROR = "Choose one of the statuses in the list."
+NOTE_LIMIT = 2000
 
 
 # ---------------------------------------------------------------- helpers
@@ -97,14 +99,33 @@ def _order_or_404(reference: str) -> Order:
     return order
 
 
-def _detail(order: Order, status: int = 200, error: str | None = None) -> Response:
+def _detail(order: Order, code: int = 200, error: str | None = None, **typed: Any) -> Response:
+    """The order's page; ``error`` names what was refused, ``typed`` keeps what was typed."""
     return _render(
         "admin/order.html",
-        status,
+        code,
         order=order,
-        admin_statuses=ADMIN_STATUSES,
-        status_error=error,
+        customer=db.session.get(User, order.user_id) if order.user_id else None,
+        events=list(
+            db.session.scalars(
+                select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+            )
+        ),
+        invoice=order.invoice,
+        key=access_key(order.reference),
+        status_error=error if typed.get("form") == "status" else None,
+        note_error=error if typed.get("form") == "note" else None,
+        typed=typed,
+        note_limit=NOTE_LIMIT,
     )
+
+
+def _note() -> tuple[str, str | None]:
+    """The note as typed (control characters out, line breaks kept), or why it is refused."""
+    note = clean_block(request.form.get("note"))
+    if len(note) > NOTE_LIMIT:
+        return note, f"Use at most {NOTE_LIMIT:,} characters for the note."
+    return note, None
 
 
 # ---------------------------------------------------------------- views
@@ -170,30 +191,39 @@ def show(reference: str) -> Response:
 @bp.post("/admin/orders/<reference>/status")
 @admin_required
 def set_status(reference: str) -> Response:
-    """Move the order to one of ADMIN_STATUSES; the same status again changes nothing."""
+    """Move the order along its life (``ADMIN_TRANSITIONS``), with an optional note and a
+    mail to the buyer; a move its life does not allow is refused with what it allows."""
     order = _order_or_404(reference)
     new_status = request.form.get("status", "")
-    if new_status not in ADMIN_STATUSES:
-        return _detail(order, 400, error=STATUS_ERROR)
-    label = STATUS_LABELS[new_status]
-    old_status = order.status
-    moment = now()
-    with write_transaction():
-        changed = db.session.execute(
-            update(Order)
-            .where(Order.id == order.id, Order.status != new_status)
-            .values(status=new_status, updated_at=moment)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    if changed:
-        log.info(
-            "order %s: %s -> %s by administrator %s",
-            order.reference,
-            old_status,
-            new_status,
-            current_user.id,
+    mail_buyer = request.form.get("mail_buyer") == "1"
+    note, problem = _note()
+    typed = {"form": "status", "status": new_status, "note": note, "mail_buyer": mail_buyer}
+    if new_status not in STATUSES:
+        return _detail(order, 400, STATUS_ERROR, **typed)
+    if problem:
+        return _detail(order, 400, problem, **typed)
+    try:
+        services.change_status(
+            order, new_status, user_id=current_user.id, note=note, mail_buyer=mail_buyer
         )
-        flash(f"Order {order.reference} is now {label}.", "success")
-    else:
-        flash(f"Order {order.reference} was already {label}: nothing changed.", "info")
+    except services.StatusError as error:
+        db.session.refresh(order)
+        return _detail(order, 409, error.message, **typed)
+    told = " The buyer is told by mail." if mail_buyer else ""
+    flash(f"Order {order.reference} is now {STATUS_LABELS[new_status]}.{told}", "success")
     return redirect(url_for("orders_admin.show", reference=order.reference), 303)
+
+
+@bp.post("/admin/orders/<reference>/notes")
+@admin_required
+def add_note(reference: str) -> Response:
+    """Add an internal note to the order's history (administrators only ever see it)."""
+    order = _order_or_404(reference)
+    note, problem = _note()
+    if not note:
+        problem = "Write the note first."
+    if problem:
+        return _detail(order, 400, problem, form="note", note=note)
+    services.add_note(order, note, user_id=current_user.id)
+    flash("The note is added to the order's history.", "success")
+    return redirect(url_for("orders_admin.show", reference=order.reference) + "#history", 303)

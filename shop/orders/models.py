@@ -8,24 +8,27 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from shop.accounts.models import User
 from shop.extensions import db
 
 # Every status an order can have; the first two are where a new order starts.
 STATUSES = (
     "pending_payment",  # placed, waiting for Stripe Checkout
     "submitted",  # placed in invoice mode (no Stripe): an invoice follows
+    "invoiced",  # the invoice went out, its payment is awaited
     "paid",
-    "contacted",
-    "scheduled",
+    "call_scheduled",
     "completed",
     "cancelled",
     "expired",  # left pending_payment for a day
@@ -33,15 +36,39 @@ STATUSES = (
 STATUS_LABELS = {
     "pending_payment": "Waiting for payment",
     "submitted": "Submitted, invoice follows",
+    "invoiced": "Invoiced, payment awaited",
     "paid": "Paid",
-    "contacted": "Contacted",
-    "scheduled": "Scheduled",
+    "call_scheduled": "Call scheduled",
     "completed": "Completed",
     "cancelled": "Cancelled",
     "expired": "Expired unpaid",
 }
-# What an administrator may move an order to by hand.
-ADMIN_STATUSES = ("contacted", "scheduled", "completed", "cancelled")
+# The order's life: where an administrator may move an order from each status. Orders paid
+# by Stripe enter at "paid" (the payment moves them, not a person); a call scheduled goes
+# back to "paid" when the call is cancelled; an order is cancelled from any open status.
+ADMIN_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending_payment": ("cancelled",),
+    "submitted": ("invoiced", "cancelled"),
+    "invoiced": ("paid", "cancelled"),
+    "paid": ("call_scheduled", "cancelled"),
+    "call_scheduled": ("completed", "paid", "cancelled"),
+    "expired": ("cancelled",),
+    "completed": (),
+    "cancelled": (),
+}
+# What the shop itself moves: a payment arriving, an unpaid order expiring.
+SYSTEM_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending_payment": ("paid", "expired"),
+    "expired": ("paid",),
+}
+# What each status means for the buyer, in the mail that tells them of a change.
+STATUS_NEWS = {
+    "invoiced": "The invoice is ready: it is linked below. Payment is due as it says.",
+    "paid": "Your payment arrived. Thank you.",
+    "call_scheduled": "The scoping call is scheduled.",
+    "completed": "The review is complete. Thank you for working with us.",
+    "cancelled": "The order is cancelled. If you paid, the refund follows as the terms say.",
+}
 
 
 class Order(db.Model):
@@ -90,6 +117,11 @@ class Order(db.Model):
     paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the owner's notification named this order (None: held back in a burst).
     owner_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Invoice details (invoice mode): who is billed, where, their VAT ID and PO number.
+    billing_name: Mapped[str] = mapped_column(String(200), default="")
+    billing_address: Mapped[str] = mapped_column(Text, default="")
+    vat_id: Mapped[str] = mapped_column(String(20), default="")
+    po_number: Mapped[str] = mapped_column(String(40), default="")
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order",
@@ -97,6 +129,10 @@ class Order(db.Model):
         lazy="selectin",
         cascade="all, delete-orphan",
     )
+    events: Mapped[list[OrderEvent]] = relationship(
+        order_by="OrderEvent.id", lazy="select", cascade="all, delete-orphan", viewonly=False
+    )
+    invoice: Mapped[Invoice | None] = relationship(lazy="select", uselist=False)
 
     @property
     def compliance(self) -> list[str]:
@@ -109,6 +145,11 @@ class Order(db.Model):
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status)
+
+    @property
+    def next_statuses(self) -> tuple[str, ...]:
+        """Where an administrator may move the order from here."""
+        return ADMIN_TRANSITIONS.get(self.status, ())
 
 
 class OrderLine(db.Model):
@@ -146,3 +187,57 @@ class StripeEvent(db.Model):
         ForeignKey("orders.id", ondelete="SET NULL"), index=True
     )
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class OrderEvent(db.Model):
+    """One step of an order's life: a status change (from, to) or an internal note, by whom
+    and when. Administrators read it on the order's page; the buyer never sees it."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # "admin" (user_id says who), "shop" (expiry, placement), "stripe" (a payment).
+    actor: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str | None] = mapped_column(String(20))  # None: a note only
+    note: Mapped[str] = mapped_column(Text, default="")
+    mailed_buyer: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class Invoice(db.Model):
+    """An order's invoice: a number sequential per year, and what it says, as issued (the
+    seller's and the buyer's details copied, so later changes never rewrite it)."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("year", "sequence", name="uq_invoices_year_sequence"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"), unique=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # 2026-0001
+    year: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seller_json: Mapped[str] = mapped_column(Text)
+    buyer_json: Mapped[str] = mapped_column(Text)
+
+    @property
+    def seller(self) -> dict:
+        return json.loads(self.seller_json)
+
+    @property
+    def buyer(self) -> dict:
+        return json.loads(self.buyer_json)
+
+
+class InvoiceCounter(db.Model):
+    """The last invoice number of each year (taken with one atomic upsert)."""
+
+    __tablename__ = "invoice_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)

@@ -22,8 +22,15 @@ from shop.bag.models import BagLine
 from shop.checkout.models import DraftField
 from shop.db import write_transaction
 from shop.extensions import db
-from shop.orders import notifications
-from shop.orders.models import Order
+from shop.orders import invoices, notifications
+from shop.orders.models import (
+    ADMIN_TRANSITIONS,
+    STATUS_LABELS,
+    STATUS_NEWS,
+    SYSTEM_TRANSITIONS,
+    Order,
+    OrderEvent,
+)
 from shop.web import absolute_url
 
 log = logging.getLogger(__name__)
@@ -97,55 +104,178 @@ def _empty_bag_and_draft(order: Order) -> None:
         )
 
 
+# Where a payment arriving from Stripe may find an order.
+_PAYABLE = tuple(status for status, to in SYSTEM_TRANSITIONS.items() if "paid" in to)
+
+
+class StatusError(Exception):
+    """A status change that the order's life does not allow, or that came too late."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _event(order: Order, moment: datetime, actor: str, to: str | None, **values) -> OrderEvent:
+    values.setdefault("note", "")
+    event = OrderEvent(order_id=order.id, created_at=moment, actor=actor, to_status=to, **values)
+    db.session.add(event)
+    return event
+
+
+def placed_event(order: Order, moment: datetime) -> OrderEvent:
+    """The first step of a new order's history (added in the placing transaction)."""
+    return _event(order, moment, "buyer", order.status)
+
+
 def mark_paid(order_id: int) -> bool:
     """Mark the order paid, once: True only for the call that made the change.
 
     One conditional UPDATE decides, so a webhook and the success page running at the same
-    time cannot both act. The one that wins empties the bag and the draft, and sends the
-    mail. An order that expired before the payment arrived is paid all the same.
+    time cannot both act. The one that wins empties the bag and the draft, issues the
+    (paid) invoice, and sends the mail. An order that expired before the payment arrived is
+    paid all the same.
     """
     moment = now()
     with write_transaction():
+        before = db.session.scalar(select(Order.status).where(Order.id == order_id))
         changed = db.session.execute(
             update(Order)
-            .where(Order.id == order_id, Order.status.in_(("pending_payment", "expired")))
+            .where(Order.id == order_id, Order.status.in_(_PAYABLE))
             .values(status="paid", paid_at=moment, updated_at=moment)
         ).rowcount
         if not changed:
-            status = db.session.scalar(select(Order.status).where(Order.id == order_id))
-            if status == "cancelled":
+            if before == "cancelled":
                 # Money for an order the shop cancelled: someone must refund or reopen it.
                 log.warning("order %s is cancelled but Stripe reports it paid", order_id)
             return False
         order = db.session.get(Order, order_id)
+        _event(order, moment, "stripe", "paid", from_status=before)
+        invoices.issue(order, moment)
         _empty_bag_and_draft(order)
     db.session.refresh(order)
     send_order_mail(order, "paid")
     return True
 
 
+def _expire(condition, moment: datetime) -> list[int]:
+    with write_transaction():
+        expired = list(
+            db.session.scalars(
+                update(Order)
+                .where(Order.status == "pending_payment", condition)
+                .values(status="expired", updated_at=moment)
+                .returning(Order.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        for order_id in expired:
+            db.session.add(
+                OrderEvent(
+                    order_id=order_id,
+                    created_at=moment,
+                    actor="shop",
+                    from_status="pending_payment",
+                    to_status="expired",
+                    note="",
+                )
+            )
+    return expired
+
+
 def mark_expired(order_id: int) -> bool:
     """Stripe says the order's Checkout Session expired: a pending order expires too."""
-    moment = now()
-    with write_transaction():
-        changed = db.session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.status == "pending_payment")
-            .values(status="expired", updated_at=moment)
-        ).rowcount
-    return bool(changed)
+    return bool(_expire(Order.id == order_id, now()))
 
 
 def expire_pending(older_than: timedelta = PENDING_FOR) -> int:
     """Orders waiting for payment longer than ``older_than`` expire; returns how many."""
     moment = now()
+    return len(_expire(Order.created_at < moment - older_than, moment))
+
+
+def change_status(
+    order: Order, to: str, *, user_id: int, note: str = "", mail_buyer: bool = False
+) -> OrderEvent:
+    """An administrator moves ``order`` to ``to``, if its life allows that from where it is
+    (``ADMIN_TRANSITIONS``); the change, who made it and the note go into its history.
+    "invoiced" issues the invoice. Raises StatusError when the move is not allowed, or when
+    the order changed meanwhile (another tab, a payment)."""
+    current = order.status
+    if to == current:
+        raise StatusError(f"Order {order.reference} is already {STATUS_LABELS[current]}.")
+    allowed = ADMIN_TRANSITIONS.get(current, ())
+    if to not in allowed:
+        choices = ", ".join(STATUS_LABELS[status] for status in allowed) or "nothing else"
+        raise StatusError(
+            f"An order that is {STATUS_LABELS[current]} cannot become "
+            f"{STATUS_LABELS.get(to, 'that')}. From here it can become: {choices}."
+        )
+    moment = now()
+    values: dict = {"status": to, "updated_at": moment}
+    if to == "paid" and order.paid_at is None:
+        values["paid_at"] = moment
+    order_id = order.id
     with write_transaction():
         changed = db.session.execute(
             update(Order)
-            .where(Order.status == "pending_payment", Order.created_at < moment - older_than)
-            .values(status="expired", updated_at=moment)
+            .where(Order.id == order_id, Order.status == current)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         ).rowcount
-    return changed or 0
+        if not changed:
+            raise StatusError(
+                f"Order {order.reference} changed meanwhile: look at its status again."
+            )
+        event = _event(
+            order,
+            moment,
+            "admin",
+            to,
+            from_status=current,
+            user_id=user_id,
+            note=note,
+            mailed_buyer=mail_buyer,
+        )
+        if to == "invoiced":
+            invoices.issue(order, moment)
+    db.session.refresh(order)
+    log.info("order %s: %s -> %s by administrator %s", order.reference, current, to, user_id)
+    if mail_buyer:
+        send_status_mail(order)
+    return event
+
+
+def add_note(order: Order, note: str, *, user_id: int) -> OrderEvent:
+    """An administrator's internal note on the order (never shown to the buyer)."""
+    with write_transaction():
+        event = _event(order, now(), "admin", None, user_id=user_id, note=note)
+    return event
+
+
+def send_status_mail(order: Order) -> None:
+    """Tell the buyer the order's new status and what it means (in the background)."""
+    try:
+        invoice_link = (
+            absolute_url(
+                "orders.show_invoice", reference=order.reference, key=access_key(order.reference)
+            )
+            if order.invoice is not None
+            else None
+        )
+        mail.send_later(
+            mail.compose(
+                order.email,
+                f"Your order {order.reference}: {order.status_label}",
+                "order_status",
+                order=order,
+                news=STATUS_NEWS.get(order.status, ""),
+                link=order_url(order, external=True),
+                invoice_link=invoice_link,
+            )
+        )
+    except Exception:  # the change stands whatever happens to its mail
+        log.exception("could not queue the status mail of order %s", order.reference)
 
 
 def send_order_mail(order: Order, event: str) -> None:

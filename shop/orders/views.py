@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, make_response, render_template, request
+from datetime import timedelta
 
-from shop.orders import services
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+)
+from flask_login import current_user
+
+from shop.orders import invoices, services
 from shop.orders.choices import LABELS
 
 bp = Blueprint("orders", __name__)
@@ -35,6 +46,36 @@ def show_order(reference: str) -> Response:
         )
     )
     # The page is private and its address may carry a key: no shared caches, no referrer.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/orders/<reference>/invoice")
+def show_invoice(reference: str) -> Response:
+    """The order's invoice as a page to print or save as PDF: for whoever may see the order
+    (its link's key, its customer, its visit) and for administrators."""
+    key = request.args.get("key")
+    order = services.get_order(reference)
+    allowed = order is not None and (
+        services.can_view(order, key) or (current_user.is_authenticated and current_user.is_admin)
+    )
+    if not allowed or order.invoice is None:
+        abort(404, description="There is no invoice at this address.")
+    due_days = int(current_app.config["INVOICE_DUE_DAYS"])
+    response = make_response(
+        render_template(
+            "orders/invoice.html",
+            order=order,
+            invoice=order.invoice,
+            due_days=due_days,
+            due=order.invoice.issued_at + timedelta(days=due_days),
+            payment_details=invoices.lines_of(current_app.config["INVOICE_PAYMENT_DETAILS"]),
+            note=current_app.config["INVOICE_NOTE"],
+            key=key if services.key_matches(order.reference, key) else None,
+        )
+    )
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Robots-Tag"] = "noindex"

@@ -165,6 +165,8 @@ class Buyer:
     compliance_notes: str
     cloudflare: tuple[str, ...]
     notes: str
+    billing_name: str  # asked when the order is paid by invoice
+    billing_address: str
 
     @classmethod
     def make(cls, **changes: object) -> Buyer:
@@ -183,11 +185,14 @@ class Buyer:
             "compliance_notes": "Data stays in the EU.",
             "cloudflare": ("Workers", "R2"),
             "notes": f"Call on Tuesdays {token}.",
+            "billing_name": f"Compiler Works {token} GmbH",
+            "billing_address": "Hafenstraße 1\n10115 Berlin\nGermany",
         }
         values.update(changes)
         return cls(**values)  # type: ignore[arg-type]
 
 
+INVOICE_FIELDS = ("billing_name", "billing_address")
 TEXT_FIELDS = {
     "name": "Name (required)",
     "email": "Email (required)",
@@ -264,6 +269,11 @@ def fill_with_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()) -
         tick(page, "cloudflare", label)
     type_like_a_person(page, "notes", buyer.notes)
     leave_with_tab(page, "notes")
+    if page.locator("#billing_name").count():  # paid by invoice: its details
+        for field in INVOICE_FIELDS:
+            if field not in skip:
+                type_like_a_person(page, field, getattr(buyer, field))
+                leave_with_tab(page, field)
 
 
 def fill_without_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()) -> None:
@@ -279,6 +289,10 @@ def fill_without_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()
     for label in buyer.cloudflare:
         page.locator("#cloudflare-field").get_by_label(label, exact=True).check()
     page.locator("#notes").fill(buyer.notes)
+    if page.locator("#billing_name").count():
+        for field in INVOICE_FIELDS:
+            if field not in skip:
+                page.locator(f"#{field}").fill(getattr(buyer, field))
 
 
 def checked_labels(page: Page, group: str) -> list[str]:
@@ -298,6 +312,9 @@ def assert_values_kept(page: Page, buyer: Buyer, traffic: str = "") -> None:
         expect(box).to_have_value(getattr(buyer, field))
     expect(page.get_by_label("Expected traffic")).to_have_value(traffic)
     expect(page.locator("#notes")).to_have_value(buyer.notes)
+    if page.locator("#billing_name").count():
+        for field in INVOICE_FIELDS:
+            expect(page.locator(f"#{field}")).to_have_value(getattr(buyer, field))
     assert selected_label(page, "hosting") == buyer.hosting
     assert selected_label(page, "traffic_unit") == buyer.unit
     assert checked_labels(page, "compliance") == list(buyer.compliance)
@@ -490,6 +507,9 @@ def test_the_whole_path_with_javascript(
         tick(page, "cloudflare", label)
     type_like_a_person(page, "notes", buyer.notes)
     leave_with_tab(page, "notes")
+    for field in INVOICE_FIELDS:  # paid by invoice: its details
+        type_like_a_person(page, field, getattr(buyer, field))
+        leave_with_tab(page, field)
     page.wait_for_load_state("networkidle")
     # Only the email, changed and left, says it is wrong; untouched fields say nothing.
     expect(page.locator(".field-error")).to_have_count(1)
