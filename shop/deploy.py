@@ -29,6 +29,15 @@ def _local_bind(bind: str) -> bool:
         return False
 
 
+def _parts(value: Any) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _local_owner(config: dict[str, Any]) -> bool:
+    owner = config.get("ORDERS_EMAIL") or config.get("MAIL_FROM") or ""
+    return parseaddr(owner)[1].endswith("@localhost")
+
+
 def summary(config: dict[str, Any], bind: str) -> str:
     """One line: where gunicorn listens and which host names are answered."""
     return f"serving the shop on {bind} for the hosts {', '.join(allowed_hosts(config))}"
@@ -51,7 +60,8 @@ def warnings(config: dict[str, Any], bind: str) -> list[str]:
             "buffers slow clients and refuses other hosts; bind it to 127.0.0.1."
         )
     if not public:
-        return found
+        # On a laptop only the one that loses mail silently: the owner's notifications.
+        return found + owner_warnings(config)[:1] if _local_owner(config) else found
     if not public_url:
         found.append(
             "SHOP_PUBLIC_URL is unset: links in mail and canonical links follow the request's "
@@ -75,11 +85,35 @@ def warnings(config: dict[str, Any], bind: str) -> list[str]:
             "let several times their numbers through; leave it unset (a file shared by the "
             "workers) or use Redis for several machines."
         )
+    return found + owner_warnings(config)
+
+
+def owner_warnings(config: dict[str, Any]) -> list[str]:
+    """Settings the studio's owner must fill in before selling: where the notifications of
+    orders go, the studio's details on invoices and legal pages, how mail leaves."""
+    found = []
     owner = config.get("ORDERS_EMAIL") or config.get("MAIL_FROM") or ""
     if parseaddr(owner)[1].endswith("@localhost"):
         found.append(
             f"Notifications of orders go to {parseaddr(owner)[1]}: set SHOP_ORDERS_EMAIL to the "
             "owner's address (and SHOP_MAIL_FROM to the shop's)."
+        )
+    placeholders = [
+        f"SHOP_{name}"
+        for name in (
+            "STUDIO_NAME",
+            "STUDIO_ADDRESS",
+            "STUDIO_EMAIL",
+            "STUDIO_VAT_ID",
+            "STUDIO_REGISTER",
+            "INVOICE_PAYMENT_DETAILS",
+        )
+        if any("[" in str(part) for part in _parts(config.get(name, "")))
+    ]
+    if placeholders:
+        found.append(
+            f"{', '.join(placeholders)} still hold placeholders in brackets: invoices and the "
+            "privacy, terms and contact pages show them."
         )
     if not config.get("SMTP_HOST"):
         found.append("SHOP_SMTP_HOST is unset: mail is written to instance/outbox/, not sent.")

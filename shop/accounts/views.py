@@ -32,7 +32,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from shop import mail, pagecache
+from shop import deploy, mail, pagecache
 from shop.accounts import services, throttle
 from shop.accounts.forms import (
     ChangePasswordForm,
@@ -401,4 +401,9 @@ def admin_required(view: Callable) -> Callable:
 @admin_required
 def admin() -> Response:
     """The administrators' page: the accounts (orders join them with checkout)."""
-    return _render("accounts/admin.html", users=services.list_users(), total=services.count_users())
+    return _render(
+        "accounts/admin.html",
+        users=services.list_users(),
+        total=services.count_users(),
+        setup=deploy.owner_warnings(current_app.config),
+    )
