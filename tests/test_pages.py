@@ -183,6 +183,8 @@ def test_sitemap_lists_pages_and_offers(client):
     assert "http://localhost/" in locs and "http://localhost/offers" in locs
     for slug in SLUGS:
         assert f"http://localhost/offers/{slug}" in locs
+    for page in ("terms", "refunds", "privacy", "contact"):
+        assert f"http://localhost/{page}" in locs
 
 
 def test_robots_points_to_the_sitemap(client):

@@ -106,5 +106,10 @@ def sitemap() -> Response:
         }
         for offer in offers
     ]
+    # The studio's pages, linked from every footer (shop/pages/).
+    pages += [
+        {"loc": absolute_url(f"pages.{name}"), "lastmod": None}
+        for name in ("terms", "refunds", "privacy", "contact")
+    ]
     body = render_template("sitemap.xml", pages=pages)
     return Response(body, mimetype="application/xml")
