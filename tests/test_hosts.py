@@ -9,8 +9,9 @@ import re
 import pytest
 
 from shop import create_app
+from shop.catalog.services import load_catalog
 from shop.extensions import db
-from tests.conftest import TEST_SECRET
+from tests.conftest import PG_URL, TEST_SECRET
 from tests.shopper import CHECKOUT_FORM, Shopper
 from tests.test_accounts import outbox, register, sign_out, unique_email
 
@@ -34,6 +35,9 @@ def make_app(database_url, tmp_path):
                 **config,
             }
         )
+        if PG_URL:  # the database fixture empties PostgreSQL's tables, catalogue included
+            with app.app_context():
+                load_catalog()
         made.append(app)
         return app
 
