@@ -1,7 +1,8 @@
-"""The layout in Chromium: phones, the focus after Remove, and the links to the checkout.
+"""The layout in Chromium: the header at every width, phones, the focus after Remove, and the
+links to the checkout.
 
 This module serves the accounts tests' shop (an administrator, generous sign-in limits),
-so that it can look at the pages of an administrator.
+so that it can look at the header signed out, signed in and as an administrator.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from tests.browser.conftest import CSP_LISTENER, DESKTOP, MOBILE, assert_no_axe_
 from tests.browser.test_accounts import (  # noqa: F401 (live_server: this module's shop)
     ADMIN_EMAIL,
     PASSWORD,
+    fresh_email,
     live_server,
+    register,
 )
 from tests.browser.test_checkout import (
     EMPTY_BAG,
@@ -31,6 +34,27 @@ from tests.browser.test_checkout import (
 pytestmark = pytest.mark.browser
 
 PHONES = {"320": {"width": 320, "height": 640}, "375": MOBILE}
+WIDTHS = range(320, 1921, 20)
+GAP = 4  # the least space between two items of the header, in CSS pixels
+
+# The header's visible interactive items, named, with their boxes.
+HEADER_ITEMS = """() => {
+  const header = document.querySelector(".site-header");
+  const items = [
+    ["brand", header.querySelector(".brand")],
+    ["search input", header.querySelector("#site-search-input")],
+    ["search button", header.querySelector(".site-search [type=submit]")],
+    ["menu toggle", header.querySelector(".menu-toggle")],
+    ...[...header.querySelectorAll("a:not(.brand)")].map((a) => [a.textContent.trim(), a]),
+  ];
+  return items
+    .filter(([, el]) => el && el.checkVisibility({visibilityProperty: true}))
+    .map(([name, el]) => {
+      const box = el.getBoundingClientRect();
+      return {name, left: box.left, right: box.right, top: box.top, bottom: box.bottom};
+    })
+    .filter((box) => box.right > box.left && box.bottom > box.top);
+}"""
 
 # How many lines the element's visible text takes (text for screen readers left out).
 TEXT_LINES = """(el) => {
@@ -103,6 +127,40 @@ def tab_to(page: Page, target) -> None:
     expect(target).to_be_focused()
 
 
+def overlaps(boxes: list[dict]) -> list[str]:
+    """The pairs of boxes closer to each other than GAP."""
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = (
+                a["right"] + GAP <= b["left"]
+                or b["right"] + GAP <= a["left"]
+                or a["bottom"] + GAP <= b["top"]
+                or b["bottom"] + GAP <= a["top"]
+            )
+            if not apart:
+                found.append(f"{a['name']!r} and {b['name']!r} touch or overlap")
+    return found
+
+
+def assert_header_fits(page: Page, width: int) -> list[str]:
+    """What is wrong with the header at this width (nothing: an empty list)."""
+    page.set_viewport_size({"width": width, "height": 800})
+    boxes = page.evaluate(HEADER_ITEMS)
+    problems = overlaps(boxes)
+    for box in boxes:
+        if box["left"] < 0 or box["right"] > width:
+            problems.append(f"{box['name']!r} sticks out ({box['left']:.0f}-{box['right']:.0f})")
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    if scroll_width > width:
+        problems.append(f"the page is {scroll_width}px wide")
+    names = {box["name"] for box in boxes}
+    for name in ("brand", "search input", "search button"):
+        if name not in names:
+            problems.append(f"{name} is not shown")
+    return [f"{width}px: {problem}" for problem in problems]
+
+
 def assert_on_one_line(element, what: str, most: int = 1) -> None:
     lines = element.evaluate(TEXT_LINES)
     assert 1 <= lines <= most, f"{what} takes {lines} lines"
@@ -126,7 +184,65 @@ def no_script_page(browser: Browser, live_server: str) -> Iterator[Callable[...,
         context.close()
 
 
+# ---------------------------------------------------------------- 1. the header at every width
+
+
+@pytest.mark.parametrize("state", ["signed out", "signed in", "admin"])
+def test_the_header_never_overlaps_from_320_to_1920px(new_page: Callable[..., Page], state: str):
+    page = new_page(DESKTOP)
+    if state == "signed in":
+        register(page, "Ada Lovelace", fresh_email())
+    elif state == "admin":
+        sign_in_as_admin(page)
+        # Two-digit counters: the widest the header gets.
+        add_quantity(page, "r2-bucket-hat", 10)
+        add_quantity(page, "durable-object-denim", 2)
+        save_to_wishlist(page, "r2-bucket-hat")
+    page.goto("/")
+    if state == "admin":
+        expect(page.locator("#bag-counter .count")).to_have_text("12")
+        expect(page.locator(".site-header a", has_text="Admin")).to_have_count(1)
+    problems = []
+    for width in WIDTHS:
+        problems += assert_header_fits(page, width)
+    assert problems == [], f"{len(problems)} problem(s):\n" + "\n".join(problems[:30])
+
+
 # ---------------------------------------------------------------- 2. phones
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_the_counters_show_in_the_bar_on_a_phone(new_page: Callable[..., Page], phone: str):
+    page = new_page(PHONES[phone])
+    page.goto("/offers/r2-bucket-hat")
+    expect(page.locator("#site-menu")).to_be_hidden()
+    for name, counter_id in (("Wishlist", "wishlist-counter"), ("Bag", "bag-counter")):
+        link = page.get_by_role("link", name=re.compile(rf"^{name} \d+$"))
+        expect(link).to_have_count(1)
+        expect(link).to_have_id(counter_id)
+        expect(link).to_be_in_viewport(ratio=1)
+        expect(page.locator(f"[id={counter_id}]")).to_have_count(1)
+        box = link.bounding_box()
+        assert box is not None and box["height"] >= 24 and box["width"] >= 24, box
+    # The counters in the bar follow an add and a save (out-of-band swaps).
+    page.get_by_role("button", name="Add to bag").click()
+    expect(page.locator("#bag-counter .count")).to_have_text("1")
+    page.evaluate("window.scrollTo(0, 0)")  # the click scrolled to the button
+    expect(page.locator("#bag-counter .count")).to_be_in_viewport()
+    expect(page.locator(".bag-notice")).to_be_focused()
+    assert_no_axe_violations(page)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Wishlist").click()
+    expect(page.locator("#wishlist-counter .count")).to_have_text("1")
+    expect(page.get_by_role("link", name="Bag 1")).to_be_visible()
+    expect(page.get_by_role("link", name="Wishlist 1")).to_be_visible()
+    # The menu still holds the rest.
+    page.get_by_role("button", name="Menu").click()
+    menu = page.locator("#site-menu")
+    expect(menu).to_be_visible()
+    for name in ("Account", "Checkout"):
+        expect(menu.get_by_role("link", name=name)).to_be_visible()
+    assert_no_axe_violations(page)
 
 
 @pytest.mark.parametrize("phone", PHONES)
