@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   var form = document.querySelector(".checkout-form");
-  if (!form || !navigator.sendBeacon) return;
+  if (!form) return;
   var DRAFT_URL = form.getAttribute("data-draft-url");
   var KEY = "shop-checkout-unsaved";
   var dirty = {}; // field name -> true: changed since the server last took it
@@ -30,6 +30,14 @@
     return name && form.querySelector('[hx-vals*=\'"' + name + '"\']') !== null;
   }
 
+  // A required field left empty says so at once: its check runs as if it had changed.
+  form.addEventListener("focusout", function (event) {
+    var field = event.target;
+    if (!field.required || field.value.trim() !== "" || !window.htmx) return;
+    var wrapper = field.closest("[hx-post]");
+    if (wrapper) window.htmx.trigger(wrapper, "change");
+  });
+
   function mark(event) {
     var name = event.target && event.target.name;
     if (saved(name)) dirty[name] = true;
@@ -51,7 +59,7 @@
 
   function flush() {
     var names = Object.keys(dirty);
-    if (!names.length) return;
+    if (!names.length || !navigator.sendBeacon) return;
     var token = form.querySelector('input[name="csrf_token"]').value;
     var kept = {};
     names.forEach(function (name) {
