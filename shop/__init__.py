@@ -222,6 +222,7 @@ def register_extensions(app: Flask) -> None:
     import shop.catalog.models  # noqa: F401
     import shop.checkout.models  # noqa: F401
     import shop.orders.models  # noqa: F401
+    import shop.payments.models  # noqa: F401
 
 
 def register_blueprints(app: Flask) -> None:

@@ -19,7 +19,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from shop.orders.models import Order, StripeEvent
+from shop.orders.models import Order
+from shop.payments.models import StripeEvent
 from tests.conftest import PG_URL, fresh_database
 from tests.fakestripe import FakeStripe, signed_event
 from tests.live import Browser, gunicorn, log_text

@@ -207,6 +207,20 @@ def _replayed(order: Order, owner: Owner, user_id: int | None) -> Placed:
     return Placed(order, False)
 
 
+def _finish(owner: Owner) -> None:
+    """The checkout is over: the bag and the draft are done with (in the caller's write
+    transaction)."""
+    db.session.execute(delete(BagLine).where(*_owned(BagLine, owner)))
+    db.session.execute(delete(DraftField).where(*_owned(DraftField, owner)))
+
+
+def finish_paid(order: Order) -> None:
+    """A Stripe order was just paid: its buyer's bag and draft, kept until then (a cancel on
+    Stripe finds them), go now."""
+    with write_transaction():
+        _finish(Owner(order.owner_type, order.owner_id))
+
+
 def already_placed(owner: Owner, user_id: int | None, token: str) -> Order | None:
     """The order this checkout token already placed for this buyer (a double click or a
     replay), if any."""
@@ -317,9 +331,8 @@ def place_order(
             orders.placed_event(order, moment)
             if not by_stripe:
                 # Invoice mode: the order is final, the bag and the draft are done with.
-                # (With Stripe they stay until the payment arrives; see orders.mark_paid.)
-                db.session.execute(delete(BagLine).where(*_owned(BagLine, owner)))
-                db.session.execute(delete(DraftField).where(*_owned(DraftField, owner)))
+                # (With Stripe they stay until the payment arrives: finish_paid.)
+                _finish(owner)
             return Placed(order, True)
     except IntegrityError:
         # The same token placed at the same moment by another request (PostgreSQL; on

@@ -1,5 +1,5 @@
-"""Orders, their lines (title and unit price copied at the time of the order), and the
-Stripe events already handled."""
+"""Orders, their lines (title and unit price copied at the time of the order), their
+history, their invoices."""
 
 from __future__ import annotations
 
@@ -174,19 +174,6 @@ class OrderLine(db.Model):
     @property
     def line_total_cents(self) -> int:
         return self.unit_price_cents * self.quantity
-
-
-class StripeEvent(db.Model):
-    """A Stripe webhook event already handled: each event id is acted on once."""
-
-    __tablename__ = "stripe_events"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # evt_...
-    type: Mapped[str] = mapped_column(String(100))
-    order_id: Mapped[int | None] = mapped_column(
-        ForeignKey("orders.id", ondelete="SET NULL"), index=True
-    )
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class OrderEvent(db.Model):

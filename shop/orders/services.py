@@ -18,8 +18,6 @@ from flask import current_app, url_for
 from sqlalchemy import select, update
 
 from shop import mail
-from shop.bag.models import BagLine
-from shop.checkout.models import DraftField
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import invoices, notifications
@@ -93,17 +91,6 @@ def orders_of_user(user_id: int) -> list[Order]:
     )
 
 
-def _empty_bag_and_draft(order: Order) -> None:
-    """The buyer's bag and checkout draft go once the order is placed (invoice) or paid."""
-    owned = {"owner_type": order.owner_type, "owner_id": order.owner_id}
-    for model in (BagLine, DraftField):
-        db.session.execute(
-            model.__table__.delete().where(
-                *(getattr(model, column) == value for column, value in owned.items())
-            )
-        )
-
-
 # Where a payment arriving from Stripe may find an order.
 _PAYABLE = tuple(status for status, to in SYSTEM_TRANSITIONS.items() if "paid" in to)
 
@@ -132,9 +119,9 @@ def mark_paid(order_id: int) -> bool:
     """Mark the order paid, once: True only for the call that made the change.
 
     One conditional UPDATE decides, so a webhook and the success page running at the same
-    time cannot both act. The one that wins empties the bag and the draft, issues the
-    (paid) invoice, and sends the mail. An order that expired before the payment arrived is
-    paid all the same.
+    time cannot both act. The one that wins issues the (paid) invoice and sends the mail
+    (and its caller lets checkout empty the bag and the draft). An order that expired
+    before the payment arrived is paid all the same.
     """
     moment = now()
     with write_transaction():
@@ -152,7 +139,6 @@ def mark_paid(order_id: int) -> bool:
         order = db.session.get(Order, order_id)
         _event(order, moment, "stripe", "paid", from_status=before)
         invoices.issue(order, moment)
-        _empty_bag_and_draft(order)
     db.session.refresh(order)
     send_order_mail(order, "paid")
     return True
@@ -298,14 +284,12 @@ def send_order_mail(order: Order, event: str) -> None:
         log.exception("could not queue the mail of order %s", order.reference)
 
 
-def can_view(order: Order, key: str | None) -> bool:
-    """Whether this request may see ``order``: the signed-in customer it belongs to, the
-    visit that placed it, or whoever holds its link (``key``)."""
-    from flask import session
-    from flask_login import current_user
-
-    if current_user.is_authenticated and order.user_id == current_user.id:
+def can_view(order: Order, key: str | None, *, user_id: int | None, visit: str | None) -> bool:
+    """Whether the viewer may see ``order``: the signed-in customer it belongs to
+    (``user_id``), the visit that placed it (``visit``, the session's key), or whoever holds
+    its link (``key``)."""
+    if user_id is not None and order.user_id == user_id:
         return True
-    if order.owner_type == "session" and order.owner_id == getattr(session, "key", None):
+    if visit is not None and order.owner_type == "session" and order.owner_id == visit:
         return True
     return key_matches(order.reference, key)

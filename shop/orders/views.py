@@ -12,11 +12,13 @@ from flask import (
     make_response,
     render_template,
     request,
+    session,
 )
 from flask_login import current_user
 
 from shop.orders import invoices, services
 from shop.orders.choices import LABELS
+from shop.orders.models import Order
 
 bp = Blueprint("orders", __name__)
 
@@ -27,22 +29,26 @@ def _labels(state) -> None:
     state.app.jinja_env.globals["order_labels"] = LABELS
 
 
+def may_view(order: Order, key: str | None) -> bool:
+    """Whether this request may see ``order``: its signed-in customer, the visit that placed
+    it, or whoever holds its link (``services.can_view`` with the request's identity)."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    return services.can_view(order, key, user_id=user_id, visit=getattr(session, "key", None))
+
+
 @bp.get("/orders/<reference>")
 def show_order(reference: str) -> Response:
     """The order, for the customer it belongs to, the visit that placed it, or whoever holds
     its link; anyone else gets the same 404 as for an order that does not exist."""
     key = request.args.get("key")
     order = services.get_order(reference)
-    if order is None or not services.can_view(order, key):
+    if order is None or not may_view(order, key):
         abort(404, description="There is no order at this address.")
-    from shop.payments import services as payments
-
     response = make_response(
         render_template(
             "orders/order.html",
             order=order,
             key=key if services.key_matches(order.reference, key) else None,
-            can_pay=order.status == "pending_payment" and payments.enabled(),
         )
     )
     # The page is private and its address may carry a key: no shared caches, no referrer.
@@ -59,7 +65,7 @@ def show_invoice(reference: str) -> Response:
     key = request.args.get("key")
     order = services.get_order(reference)
     allowed = order is not None and (
-        services.can_view(order, key) or (current_user.is_authenticated and current_user.is_admin)
+        may_view(order, key) or (current_user.is_authenticated and current_user.is_admin)
     )
     if not allowed or order.invoice is None:
         abort(404, description="There is no invoice at this address.")

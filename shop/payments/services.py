@@ -18,6 +18,7 @@ import stripe
 from flask import current_app
 from sqlalchemy import update
 
+from shop.checkout import services as checkout
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import services as orders
@@ -224,7 +225,7 @@ def fulfil(session_id: str) -> Order | None:
             order.reference,
         )
         return None
-    if found.get("payment_status") in PAID_STATUSES:
-        orders.mark_paid(order.id)
+    if found.get("payment_status") in PAID_STATUSES and orders.mark_paid(order.id):
+        checkout.finish_paid(order)
     db.session.refresh(order)
     return order

@@ -28,14 +28,23 @@ from shop import origin
 from shop.db import write_transaction
 from shop.extensions import csrf, db
 from shop.orders import services as orders
-from shop.orders.models import Order, StripeEvent
+from shop.orders.models import Order
+from shop.orders.views import may_view
 from shop.payments import services
+from shop.payments.models import StripeEvent
 from shop.payments.services import PaymentUnavailable
 from shop.web import go_to
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("payments", __name__)
+
+
+@bp.record_once
+def _template_globals(state) -> None:
+    # Pages of other domains (an order waiting for payment) offer Pay now when Stripe is on.
+    state.app.jinja_env.globals["payments_enabled"] = services.enabled
+
 
 FULFILLING = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 FAILED = "checkout.session.async_payment_failed"
@@ -134,7 +143,7 @@ def success() -> Response:
     session_id = request.args.get("session_id", "")
     order = orders.find_by_session(session_id) if 0 < len(session_id) <= 255 else None
     # Another visitor's session id shows nothing, not even whether it exists.
-    if order is None or not orders.can_view(order, None):
+    if order is None or not may_view(order, None):
         abort(404)
     try:
         fulfilled = services.fulfil(session_id)
@@ -165,7 +174,7 @@ def cancel() -> Response:
     if (
         order is not None
         and order.status == "pending_payment"
-        and orders.can_view(order, request.args.get("key"))
+        and may_view(order, request.args.get("key"))
     ):
         flash(
             f"Payment cancelled. Your order {order.reference} is saved and waits for "
@@ -187,7 +196,7 @@ def pay(reference: str) -> Response:
     if not services.enabled():
         abort(404)
     order = orders.get_order(reference)
-    if order is None or not orders.can_view(order, request.form.get("key")):
+    if order is None or not may_view(order, request.form.get("key")):
         abort(404)
     if order.status != "pending_payment":
         abort(

@@ -1,0 +1,49 @@
+"""The house's doors open one way (DESIGN.md): which domain may import which."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SHOP = Path(__file__).resolve().parents[1] / "shop"
+
+# A domain never imports these (another domain reacts, or calls it, instead).
+FORBIDDEN = {
+    "catalog": ("shop.bag", "shop.checkout", "shop.orders", "shop.payments", "shop.accounts"),
+    "orders": ("shop.checkout", "shop.bag", "shop.payments"),
+    "bag": ("shop.checkout", "shop.orders", "shop.payments"),
+}
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("domain", sorted(FORBIDDEN))
+def test_imports_point_one_way(domain):
+    for path in sorted((SHOP / domain).glob("*.py")):
+        for name in imports(path):
+            assert not name.startswith(FORBIDDEN[domain]), f"{path.name} imports {name}"
+
+
+def test_services_never_read_the_request():
+    for path in sorted(SHOP.glob("*/services.py")):
+        source = path.read_text()
+        names = imports(path)
+        assert "flask_login" not in names, path
+        tree = ast.parse(source)
+        flask_names = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "flask"
+            for alias in node.names
+        }
+        assert not flask_names & {"request", "session", "g"}, (path, flask_names)
