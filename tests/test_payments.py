@@ -28,8 +28,8 @@ from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders import services as orders
 from shop.orders.models import Order, OrderLine
-from shop.payments.models import StripeEvent
 from shop.payments import services as payments
+from shop.payments.models import StripeEvent
 from shop.sessions import session_key
 from tests.fakestripe import FakeStripe, signed_event, unflatten
 from tests.shopper import Shopper
