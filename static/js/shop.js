@@ -45,10 +45,9 @@
     focusNextId = active && active.dataset ? active.dataset.focusNext || null : null;
   });
   document.body.addEventListener("htmx:afterSettle", function () {
-    var notice = document.querySelector(".bag-notice");
+    var notice = document.querySelector(".bag-notice-floating .bag-notice");
     if (notice && !notice.dataset.shown) {
-      notice.dataset.shown = "1";
-      notice.focus();
+      showNotice(notice);
       return;
     }
     var active = document.activeElement;
@@ -63,33 +62,80 @@
     }
   });
 
-  // A message in the status toast stays a few seconds, then the toast empties itself.
+  // A message in the status toast stays a few seconds, then the toast empties itself. A
+  // message shown (not only said) after the notice takes the notice's place at the bottom of
+  // the screen rather than stacking with it.
   var statusTimer = null;
   document.body.addEventListener("htmx:afterSettle", function () {
     var status = document.getElementById("status");
     if (!status || !status.textContent.trim()) return;
+    var notice = document.querySelector(".bag-notice[data-shown]");
+    if (notice && status.querySelector("p:not(.quiet)")) closeNotice(notice);
     clearTimeout(statusTimer);
     statusTimer = setTimeout(function () {
       status.textContent = "";
     }, 8000);
   });
 
-  // The notice after an add closes with Escape or its Close link, and gives focus back.
-  function closeNotice() {
-    var notice = document.querySelector(".bag-notice");
+  // The notice after an add, sent by htmx, takes the focus (a dialog that says what happened)
+  // and leaves on its own after a while, unless the pointer is over it or the focus is on one
+  // of its links: then it stays, and leaves a while after they have gone. It also closes with
+  // Escape or its Close link. When it leaves with the focus, the focus goes back to the button
+  // that added (or to the page's content); when the focus is elsewhere, it stays there.
+  var NOTICE_MS = 9000;
+  var noticeTimer = null;
+
+  function noticeHeld(notice) {
+    var active = document.activeElement;
+    return notice.matches(":hover") || (active !== notice && notice.contains(active));
+  }
+
+  function leaveLater(notice) {
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () {
+      if (notice.isConnected && !noticeHeld(notice)) closeNotice(notice, true);
+    }, NOTICE_MS);
+  }
+
+  function showNotice(notice) {
+    notice.dataset.shown = "1";
+    notice.addEventListener("pointerenter", function () {
+      clearTimeout(noticeTimer);
+    });
+    notice.addEventListener("pointerleave", function () {
+      if (!noticeHeld(notice)) leaveLater(notice);
+    });
+    notice.addEventListener("focusin", function (event) {
+      if (event.target !== notice) clearTimeout(noticeTimer);
+    });
+    notice.addEventListener("focusout", function (event) {
+      var next = event.relatedTarget;
+      if (next && next !== notice && notice.contains(next)) return;
+      if (!notice.matches(":hover")) leaveLater(notice);
+    });
+    notice.focus();
+    leaveLater(notice);
+  }
+
+  function closeNotice(notice, onItsOwn) {
+    notice = notice || document.querySelector(".bag-notice");
     if (!notice) return false;
-    var back = notice.dataset.returnFocus && document.getElementById(notice.dataset.returnFocus);
+    clearTimeout(noticeTimer);
+    var hadFocus = notice.contains(document.activeElement);
+    var back =
+      (notice.dataset.returnFocus && document.getElementById(notice.dataset.returnFocus)) ||
+      document.getElementById("main");
     notice.parentNode.removeChild(notice);
-    if (back) back.focus();
+    if (hadFocus && back) back.focus({ preventScroll: !!onItsOwn });
     return true;
   }
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape" && document.activeElement && document.activeElement.closest(".bag-notice")) {
-      if (closeNotice()) event.preventDefault();
+      if (closeNotice(document.activeElement.closest(".bag-notice"))) event.preventDefault();
     }
   });
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("[data-close-notice]");
-    if (link && closeNotice()) event.preventDefault();
+    if (link && closeNotice(link.closest(".bag-notice"))) event.preventDefault();
   });
 })();

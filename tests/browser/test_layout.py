@@ -1,5 +1,5 @@
-"""The layout in Chromium: the header at every width, phones, the focus after Remove, and the
-links to the checkout.
+"""The layout in Chromium: the header at every width, phones, the notice after an add, the
+focus after Remove, and the links to the checkout.
 
 This module serves the accounts tests' shop (an administrator, generous sign-in limits),
 so that it can look at the header signed out, signed in and as an administrator.
@@ -26,6 +26,7 @@ from tests.browser.test_checkout import (
     ORDER_PAGE,
     Buyer,
     add_to_bag,
+    assert_no_axe_violations_without_javascript,
     assert_no_overflow,
     fill_without_javascript,
     submit,
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.browser
 PHONES = {"320": {"width": 320, "height": 640}, "375": MOBILE}
 WIDTHS = range(320, 1921, 20)
 GAP = 4  # the least space between two items of the header, in CSS pixels
+NOTICE_SECONDS = 10  # the notice after an add leaves on its own within this time
 
 # The header's visible interactive items, named, with their boxes.
 HEADER_ITEMS = """() => {
@@ -364,6 +366,111 @@ def test_the_account_and_admin_order_tables_fit_a_phone(
     assert_on_one_line(cells.nth(2), "the buyer's email")
     assert_on_one_line(row.locator("th"), "the reference")
     assert_no_axe_violations(page)
+
+
+# ---------------------------------------------------------------- 3. the notice after an add
+
+
+def assert_bag_counter_uncovered(page: Page) -> None:
+    counter = page.locator("#bag-counter")
+    expect(counter).to_be_in_viewport(ratio=1)
+    assert counter.evaluate(UNCOVERED), "the notice covers the Bag counter"
+    notice = page.locator(".bag-notice").bounding_box()
+    box = counter.bounding_box()
+    assert notice is not None and box is not None
+    apart = (
+        box["x"] + box["width"] <= notice["x"]
+        or notice["x"] + notice["width"] <= box["x"]
+        or box["y"] + box["height"] <= notice["y"]
+        or notice["y"] + notice["height"] <= box["y"]
+    )
+    assert apart, f"the notice {notice} covers the Bag counter {box}"
+
+
+@pytest.mark.parametrize("viewport", {"desktop": DESKTOP, **PHONES})
+def test_the_notice_leaves_the_counter_visible_and_leaves_on_its_own(
+    new_page: Callable[..., Page], viewport: str
+):
+    size = DESKTOP if viewport == "desktop" else PHONES[viewport]
+    page = new_page(size)
+    page.clock.install()
+    page.goto("/offers")
+    card = page.locator("article.offer-card", has_text="R2 Bucket Hat")
+    add = card.get_by_role("button", name="Add to bag")
+    add.click()
+    notice = page.locator(".bag-notice")
+    expect(notice).to_be_focused()
+    expect(page.locator("#bag-counter .count")).to_have_text("1")
+    # Back to the top (the click scrolled to the button): the header is in sight, and the
+    # notice leaves its counter uncovered.
+    page.evaluate("window.scrollTo(0, 0)")
+    assert_bag_counter_uncovered(page)
+    if viewport != "desktop":
+        box = notice.bounding_box()
+        assert box is not None and box["height"] <= size["height"] / 6, (
+            f"the notice takes {box['height']:.0f}px of a {size['height']}px screen"
+        )
+
+    # Untouched, it leaves on its own, and the focus goes back to the button.
+    page.clock.run_for(NOTICE_SECONDS * 1000)
+    expect(notice).to_have_count(0)
+    expect(card.get_by_role("button", name="Add to bag")).to_be_focused()
+
+
+def test_the_notice_stays_while_it_is_pointed_at_or_focused(page: Page):
+    page.clock.install()
+    page.goto("/offers")
+    card = page.locator("article.offer-card", has_text="Durable Object Denim")
+    card.get_by_role("button", name="Add to bag").click()
+    notice = page.locator(".bag-notice")
+    expect(notice).to_be_focused()
+
+    # The pointer over it keeps it; it leaves a while after the pointer does.
+    notice.hover()
+    page.clock.run_for(3 * NOTICE_SECONDS * 1000)
+    expect(notice).to_be_visible()
+    page.mouse.move(5, 400)
+    page.clock.run_for(NOTICE_SECONDS * 1000)
+    expect(notice).to_have_count(0)
+
+    # The focus on one of its links keeps it too.
+    card.get_by_role("button", name="Add to bag").click()
+    expect(notice).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(notice.get_by_role("link", name="View bag")).to_be_focused()
+    page.clock.run_for(3 * NOTICE_SECONDS * 1000)
+    expect(notice).to_be_visible()
+    # Focus elsewhere: it leaves, and the focus stays where it was put.
+    search = page.locator("#site-search-input")
+    search.focus()
+    page.clock.run_for(NOTICE_SECONDS * 1000)
+    expect(notice).to_have_count(0)
+    expect(search).to_be_focused()
+
+
+@pytest.mark.parametrize("viewport", {"desktop": DESKTOP, **PHONES})
+def test_the_notice_without_javascript_hides_nothing(
+    no_script_page: Callable[..., Page], viewport: str
+):
+    size = DESKTOP if viewport == "desktop" else PHONES[viewport]
+    page = no_script_page(size)
+    page.goto("/offers")
+    page.locator("article.offer-card", has_text="R2 Bucket Hat").get_by_role(
+        "button", name="Add to bag"
+    ).click()
+    expect(page).to_have_url(re.compile(r"/offers$"))
+    notice = page.locator(".bag-notice")
+    expect(notice).to_contain_text("R2 Bucket Hat")
+    assert_bag_counter_uncovered(page)
+    # Whatever was under it is still there to see and to click: the header and the page.
+    for element in (
+        page.locator("#site-search-input"),
+        page.locator(".menu-toggle") if viewport != "desktop" else page.locator(".nav-checkout"),
+        page.locator("main h1"),
+    ):
+        assert element.evaluate(UNCOVERED), f"the notice covers {element}"
+    assert_no_overflow(page)
+    assert_no_axe_violations_without_javascript(page)
 
 
 # ---------------------------------------------------------------- 4. focus after Remove
