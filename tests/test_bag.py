@@ -437,3 +437,30 @@ def test_htmx_errors_answer_the_message_for_the_live_region(shopper):
     assert response.status_code == 404
     assert response.headers["HX-Retarget"] == "#status"
     assert "That line is not in your bag." in response.get_data(as_text=True)
+
+
+def test_the_counters_draw_the_pages_forms_again_with_fresh_tokens(app, shopper):
+    shopper.wish(HAT, True)
+    forms = ",".join(
+        [f"add-card-{HAT}", f"wish-card-{HAT}", f"wish-detail-{DENIM}", "add-card-nope", "junk!"]
+    )
+    headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/offers?tag=R2"}
+    html = shopper.client.get(f"/bag/counters?forms={forms}", headers=headers).get_data(
+        as_text=True
+    )
+    assert f'<form id="add-card-{HAT}" hx-swap-oob="true"' in html
+    assert 'name="next" value="/offers?tag=R2"' in html
+    hat = re.search(rf'<form id="wish-card-{HAT}".*?</form>', html, re.S)[0]
+    kit = re.search(rf'<form id="wish-detail-{DENIM}".*?</form>', html, re.S)[0]
+    assert 'aria-pressed="true"' in hat and 'aria-pressed="false"' in kit
+    assert "nope" not in html and "junk" not in html
+    tokens = set(re.findall(r'name="token" value="([^"]+)"', html))
+    again = set(
+        re.findall(
+            r'name="token" value="([^"]+)"',
+            shopper.client.get(f"/bag/counters?forms={forms}", headers=headers).get_data(
+                as_text=True
+            ),
+        )
+    )
+    assert tokens and not tokens & again  # fresh every time

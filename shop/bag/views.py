@@ -8,7 +8,9 @@ out-of-band swaps and a message for the page's polite live region, and triggers
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -41,7 +43,7 @@ from shop.bag.forms import (
 from shop.bag.models import MAX_QUANTITY
 from shop.bag.services import Added, BagError, Counts, Owner
 from shop.catalog.models import Offer
-from shop.catalog.services import get_offer
+from shop.catalog.services import get_offer, list_offers
 from shop.sessions import ensure_stored
 from shop.web import safe_next, wants_fragment
 
@@ -214,10 +216,41 @@ def show_wishlist() -> Response:
     return _no_store(make_response(render_template("bag/wishlist.html", items=items)))
 
 
+# The forms a page may ask to have drawn again: add-card-<slug>, wish-detail-<slug>…
+_FORM_ID = re.compile(r"^(add|wish)-(card|detail)-([a-z0-9-]{1,80})$")
+MAX_FORMS = 60  # more than any page of this shop shows
+
+
 @bp.get("/bag/counters")
 def counters() -> Response:
-    """Both header counters (out-of-band swaps for htmx), never cached."""
-    return _no_store(make_response(render_template("bag/counters.html")))
+    """Both header counters (out-of-band swaps for htmx), never cached.
+
+    ``?forms=`` names forms of the page (their ids) to draw again too: a page shown again
+    from the history, or in a tab that was in the background, gets fresh one-time tokens
+    for its Add buttons and the wishlist marks as they are now.
+    """
+    body = Markup(render_template("bag/counters.html"))  # noqa: S704 (our template)
+    wanted = [part for part in request.args.get("forms", "").split(",") if part][:MAX_FORMS]
+    if wanted:
+        page = urlsplit(request.headers.get("HX-Current-URL", ""))
+        next_url = safe_next(page.path + (f"?{page.query}" if page.query else ""), "/")
+        macros = "_macros/bag.html"
+        offers = {offer.slug: offer for offer in list_offers()}  # one statement for all
+        for form_id in wanted:
+            found = _FORM_ID.match(form_id)
+            offer = offers.get(found[3]) if found else None
+            if offer is None:
+                continue
+            kind, variant = found[1], found[2]
+            if kind == "add":
+                body += get_template_attribute(macros, "add_form")(
+                    offer, next_url, variant, oob=True
+                )
+            else:
+                body += get_template_attribute(macros, "wishlist_toggle")(
+                    offer, in_wishlist(offer), next_url, variant, oob=True
+                )
+    return _no_store(make_response(body))
 
 
 # ---------------------------------------------------------------- actions

@@ -155,3 +155,72 @@ def test_everything_works_without_javascript(browser: Browser, live_server: str)
         expect(page.locator("#site-menu")).to_be_visible()
     finally:
         context.close()
+
+
+def add_button(page: Page, title: str):
+    return page.locator("article.offer-card", has_text=title).get_by_role(
+        "button", name="Add to bag"
+    )
+
+
+def test_back_then_add_adds(page: Page):
+    """Offer page → Add → bag → Back → Add: the page shown again adds."""
+    page.goto("/offers/durable-object-denim")
+    page.get_by_role("button", name="Add to bag").click()
+    expect(counter(page, "bag")).to_have_text("1")
+    page.goto("/bag")
+    page.go_back()
+    expect(page).to_have_url("/offers/durable-object-denim")
+    page.get_by_role("button", name="Add to bag").click()
+    expect(counter(page, "bag")).to_have_text("2")
+    assert console_errors(page) == []
+
+
+# The page's Add form sent as it is, as an earlier click on this very page (before it was
+# left and restored from the browser's cache) sent it: its one-time token is spent.
+SPEND_THE_TOKEN = """async () => {
+  const form = document.querySelector("form[id^='add-detail-']");
+  await fetch(form.action, {method: "POST", body: new FormData(form)});
+}"""
+
+
+def test_a_page_shown_again_gets_fresh_forms(page: Page):
+    """A page restored from the history carries the tokens it was first sent with, which
+    its first use spent; shown again, it gets fresh ones, so pressing Add adds."""
+    page.goto("/offers/durable-object-denim")
+    page.evaluate(SPEND_THE_TOKEN)
+    with page.expect_response(lambda r: "/bag/counters?forms=" in r.url):
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # shown again
+    expect(counter(page, "bag")).to_have_text("1")
+    page.get_by_role("button", name="Add to bag").click()
+    expect(counter(page, "bag")).to_have_text("2")
+    expect(page.locator("#status")).to_contain_text("Added Durable Object Denim")
+    assert console_errors(page) == []
+
+
+def test_wishlist_marks_follow_another_tab(new_page: Callable[..., Page]):
+    first = new_page(DESKTOP)
+    first.goto("/offers")
+    second = first.context.new_page()
+    second.goto("/offers")
+    heart = first.locator("article.offer-card", has_text="R2 Bucket Hat").get_by_role(
+        "button", name="Wishlist"
+    )
+    expect(heart).to_have_attribute("aria-pressed", "false")
+    second.locator("article.offer-card", has_text="R2 Bucket Hat").get_by_role(
+        "button", name="Wishlist"
+    ).click()
+    expect(counter(second, "wishlist")).to_have_text("1")
+    expect(heart).to_have_attribute("aria-pressed", "true")  # told by the other tab
+    expect(counter(first, "wishlist")).to_have_text("1")
+
+
+def test_an_add_after_signing_out_elsewhere_is_sent_again_with_a_fresh_token(page: Page):
+    page.goto("/")
+    page.context.clear_cookies()  # the session ended in another tab, or was cleared
+    with page.expect_response(lambda r: r.url.endswith("/bag/add") and r.status == 400):
+        add_button(page, "R2 Bucket Hat").click()
+    expect(counter(page, "bag")).to_have_text("1")  # sent again, by itself
+    add_button(page, "Durable Object Denim").click()
+    expect(counter(page, "bag")).to_have_text("2")
+    assert [e for e in console_errors(page) if "400" not in e] == []
