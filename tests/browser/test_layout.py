@@ -540,3 +540,21 @@ def test_start_checkout_and_the_footer_link_open_the_checkout(page: Page, live_s
     page.locator(".site-footer").get_by_role("link", name="Checkout").click()
     expect(page).to_have_url(f"{live_server}/checkout")
     expect(page.locator(".checkout-summary")).to_contain_text("R2 Bucket Hat")
+
+
+def test_the_traffic_amount_and_its_unit_line_up(page: Page):
+    add_quantity(page, "r2-bucket-hat", 1)
+    page.goto("/checkout")
+    amount = page.locator("#traffic_amount").bounding_box()
+    unit = page.locator("#traffic_unit").bounding_box()
+    assert abs(amount["height"] - unit["height"]) < 1, (amount, unit)
+    assert abs(amount["y"] - unit["y"]) < 1, (amount, unit)
+    expect(page.locator("#traffic_amount-hint")).not_to_contain_text("below")
+
+
+@pytest.mark.parametrize("width", [768, 820, 900, 1000, 1100])
+def test_the_footer_keeps_its_first_line_readable(page: Page, width: int):
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto("/")
+    line = page.locator(".site-footer p").first.bounding_box()
+    assert line["width"] >= 240, line  # about 16rem: not a column of single words
