@@ -90,6 +90,26 @@ def fresh_database(instance: Path, suffix: str, catalog: Path | None = None) -> 
             drop_schema(schema)
 
 
+@contextmanager
+def app_on_fresh_database(instance: Path, suffix: str) -> Iterator[Flask]:
+    """The shop on a migrated database of its own (for tests that move its migrations)."""
+    with fresh_database(instance, suffix) as url:
+        app = create_app(
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": instance,
+                "DATABASE_URL": url,
+                "SECRET_KEY": TEST_SECRET,
+            }
+        )
+        try:
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per test worker: a template SQLite file, or a PostgreSQL schema."""

@@ -11,11 +11,10 @@ import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import func, select, text
 
-from shop import create_app
 from shop.accounts.models import User
 from shop.accounts.services import email_problem, normalize_email
 from shop.extensions import db
-from tests.conftest import TEST_SECRET, fresh_database
+from tests.conftest import app_on_fresh_database
 from tests.pagetext import page_text
 from tests.shopper import HX, Shopper
 from tests.test_accounts import (
@@ -261,31 +260,22 @@ def test_migration_0008_renormalises_rows_and_leaves_collisions(tmp_path, capfd)
         7: "a＠b@example.com",  # not valid once normalised
         8: "plain@example.com",  # already normal
     }
-    with fresh_database(tmp_path, "_emails") as url:
-        app = create_app(
-            {
-                "TESTING": True,
-                "INSTANCE_PATH": tmp_path,
-                "DATABASE_URL": url,
-                "SECRET_KEY": TEST_SECRET,
-            }
-        )
-        with app.app_context():
-            downgrade(revision="0007")
-            for user_id, address in rows.items():
-                _insert_user(user_id, address)
-            db.session.commit()
-            capfd.readouterr()
-            upgrade()
-            logged = capfd.readouterr().err
-            found = dict(db.session.execute(text("SELECT id, email FROM users")).all())
-            db.session.rollback()
-            # Downgrading has nothing to undo, and upgrading again changes nothing more.
-            downgrade(revision="0007")
-            upgrade()
-            again = dict(db.session.execute(text("SELECT id, email FROM users")).all())
-            db.session.remove()
-            db.engine.dispose()
+    with app_on_fresh_database(tmp_path, "_emails") as app, app.app_context():
+        downgrade(revision="0007")
+        for user_id, address in rows.items():
+            _insert_user(user_id, address)
+        db.session.commit()
+        capfd.readouterr()
+        upgrade()
+        logged = capfd.readouterr().err
+        found = dict(db.session.execute(text("SELECT id, email FROM users")).all())
+        db.session.rollback()
+        # Downgrading has nothing to undo, and upgrading again changes nothing more.
+        downgrade(revision="0007")
+        upgrade()
+        again = dict(db.session.execute(text("SELECT id, email FROM users")).all())
+        db.session.remove()
+        db.engine.dispose()
     assert found == {
         **rows,
         1: "mixed.case@example.com",

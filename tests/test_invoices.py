@@ -198,50 +198,40 @@ def test_old_hand_set_statuses_find_their_place_in_the_orders_life(tmp_path):
     """Migration 0010: "scheduled" is a call scheduled; "contacted" is paid or submitted."""
     from flask_migrate import downgrade, upgrade
 
-    from shop import create_app
-    from tests.conftest import TEST_SECRET, fresh_database
+    from tests.conftest import app_on_fresh_database
 
-    with fresh_database(tmp_path, "_statuses") as url:
-        app = create_app(
-            {
-                "TESTING": True,
-                "INSTANCE_PATH": tmp_path,
-                "DATABASE_URL": url,
-                "SECRET_KEY": TEST_SECRET,
-            }
-        )
-        with app.app_context():
-            downgrade(revision="0009")
-            rows = [
-                ("contacted", None),
-                ("contacted", "2026-11-30 10:00:00"),
-                ("scheduled", "2026-11-30 10:00:00"),
-            ]
-            for n, (status, paid_at) in enumerate(rows):
-                db.session.execute(
-                    text(
-                        "INSERT INTO orders (reference, checkout_token, owner_type, owner_id, "
-                        "status, name, email, company, role, hosting, hosting_other, "
-                        "traffic_amount, traffic_unit, stateful, files, compliance_json, "
-                        "compliance_notes, cloudflare_json, notes, total_cents, currency, "
-                        "payment_attempt, created_at, updated_at, paid_at) VALUES (:ref, :token, "
-                        "'session', 'x', :status, 'A', 'a@example.com', '', '', 'aws', '', 1, "
-                        "'per_second', '', '', '[]', '', '[]', '', 100, 'USD', 0, :now, :now, "
-                        ":paid)"
-                    ),
-                    {
-                        "ref": f"EG-0000-000{n}",
-                        "token": f"token-{n}-0123456789abcdef",
-                        "status": status,
-                        "now": "2026-11-29 10:00:00",
-                        "paid": paid_at,
-                    },
-                )
-            db.session.commit()
-            upgrade()
-            found = db.session.execute(
-                text("SELECT reference, status FROM orders ORDER BY reference")
-            ).all()
-            assert [status for _, status in found] == ["submitted", "paid", "call_scheduled"]
-            db.session.remove()
-            db.engine.dispose()
+    with app_on_fresh_database(tmp_path, "_statuses") as app, app.app_context():
+        downgrade(revision="0009")
+        rows = [
+            ("contacted", None),
+            ("contacted", "2026-11-30 10:00:00"),
+            ("scheduled", "2026-11-30 10:00:00"),
+        ]
+        for n, (status, paid_at) in enumerate(rows):
+            db.session.execute(
+                text(
+                    "INSERT INTO orders (reference, checkout_token, owner_type, owner_id, "
+                    "status, name, email, company, role, hosting, hosting_other, "
+                    "traffic_amount, traffic_unit, stateful, files, compliance_json, "
+                    "compliance_notes, cloudflare_json, notes, total_cents, currency, "
+                    "payment_attempt, created_at, updated_at, paid_at) VALUES (:ref, :token, "
+                    "'session', 'x', :status, 'A', 'a@example.com', '', '', 'aws', '', 1, "
+                    "'per_second', '', '', '[]', '', '[]', '', 100, 'USD', 0, :now, :now, "
+                    ":paid)"
+                ),
+                {
+                    "ref": f"EG-0000-000{n}",
+                    "token": f"token-{n}-0123456789abcdef",
+                    "status": status,
+                    "now": "2026-11-29 10:00:00",
+                    "paid": paid_at,
+                },
+            )
+        db.session.commit()
+        upgrade()
+        found = db.session.execute(
+            text("SELECT reference, status FROM orders ORDER BY reference")
+        ).all()
+        assert [status for _, status in found] == ["submitted", "paid", "call_scheduled"]
+        db.session.remove()
+        db.engine.dispose()

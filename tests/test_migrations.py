@@ -6,9 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from shop import create_app
 from shop.extensions import db
-from tests.conftest import TEST_SECRET, fresh_database
+from tests.conftest import app_on_fresh_database
 
 SEARCH_COLUMNS = {"search_tags", "search_vector"}
 
@@ -27,26 +26,15 @@ def _search_index(diff) -> bool:
 
 
 def test_migrations_match_the_models_and_downgrade_cleanly(tmp_path):
-    with fresh_database(tmp_path, "_migrations") as url:
-        app = create_app(
-            {
-                "TESTING": True,
-                "INSTANCE_PATH": tmp_path,
-                "DATABASE_URL": url,
-                "SECRET_KEY": TEST_SECRET,
-            }
-        )
-        with app.app_context():
-            with db.engine.connect() as conn:
-                context = MigrationContext.configure(
-                    conn, opts={"compare_type": True, "render_as_batch": True}
-                )
-                differences = [
-                    diff
-                    for diff in compare_metadata(context, db.metadata)
-                    if not _search_index(diff)
-                ]
-            assert differences == []
-            downgrade(revision="base")
-            upgrade()
-            db.engine.dispose()
+    with app_on_fresh_database(tmp_path, "_migrations") as app, app.app_context():
+        with db.engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "render_as_batch": True}
+            )
+            differences = [
+                diff for diff in compare_metadata(context, db.metadata) if not _search_index(diff)
+            ]
+        assert differences == []
+        downgrade(revision="base")
+        upgrade()
+        db.engine.dispose()
