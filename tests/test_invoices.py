@@ -192,6 +192,11 @@ def test_a_stripe_payment_issues_a_paid_invoice(app):
         key = services.access_key(reference)
     page = page_text(client.get(f"/orders/{reference}/invoice?key={key}").get_data(as_text=True))
     assert "Paid on" in page and "Please pay" not in page
+    # The buyer's mail of the payment links to the invoice.
+    from tests.test_accounts import outbox
+
+    [paid] = [m for m in outbox(app) if m["Subject"] == f"Your order {reference} is paid"]
+    assert f"/orders/{reference}/invoice?key={key}" in paid.get_body(("plain",)).get_content()
 
 
 def test_old_hand_set_statuses_find_their_place_in_the_orders_life(tmp_path):

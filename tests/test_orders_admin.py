@@ -477,13 +477,19 @@ def test_the_buyer_is_told_of_a_change_only_when_asked(app, admin):
     from tests.test_accounts import outbox
 
     reference = add_order(app, status="submitted", email="grace@example.com")
-    move(admin, reference, "invoiced")
-    assert [m for m in outbox(app) if m["To"] == "grace@example.com"] == []
-    move(admin, reference, "paid", mail_buyer="1")
-    [message] = [m for m in outbox(app) if m["To"] == "grace@example.com"]
-    assert message["Subject"] == f"Your order {reference}: Paid"
+    move(admin, reference, "invoiced")  # the invoice always goes to the buyer
+    [invoiced] = [m for m in outbox(app) if m["To"] == "grace@example.com"]
+    assert invoiced["Subject"] == f"Your order {reference}: Invoiced, payment awaited"
+    assert f"/orders/{reference}/invoice?key=" in invoiced.get_body(("plain",)).get_content()
+    move(admin, reference, "paid")
+    move(admin, reference, "call_scheduled")
+    assert len([m for m in outbox(app) if m["To"] == "grace@example.com"]) == 1
+    move(admin, reference, "completed", mail_buyer="1")
+    mails = [m for m in outbox(app) if m["To"] == "grace@example.com"]
+    [message] = [m for m in mails if m is not invoiced and m["Subject"] != invoiced["Subject"]]
+    assert message["Subject"] == f"Your order {reference}: Completed"
     text = message.get_body(("plain",)).get_content()
-    assert "Your payment arrived" in text
+    assert "The review is complete" in text
     assert f"/orders/{reference}/invoice?key=" in text
     assert f"/orders/{reference}?key=" in text
 

@@ -70,6 +70,15 @@ def order_url(order: Order, external: bool = False) -> str:
     return build("orders.show_order", reference=order.reference, key=access_key(order.reference))
 
 
+def invoice_url(order: Order) -> str | None:
+    """The absolute address of the order's invoice (with the order's key), if it has one."""
+    if order.invoice is None:
+        return None
+    return absolute_url(
+        "orders.show_invoice", reference=order.reference, key=access_key(order.reference)
+    )
+
+
 def get_order(reference: str) -> Order | None:
     """The order with this reference (any case), if any."""
     if not reference or not _REFERENCE_RE.match(reference.upper()):
@@ -185,8 +194,8 @@ def change_status(
 ) -> OrderEvent:
     """An administrator moves ``order`` to ``to``, if its life allows that from where it is
     (``ADMIN_TRANSITIONS``); the change, who made it and the note go into its history.
-    "invoiced" issues the invoice. Raises StatusError when the move is not allowed, or when
-    the order changed meanwhile (another tab, a payment)."""
+    "invoiced" issues the invoice and mails it to the buyer. Raises StatusError when the
+    move is not allowed, or when the order changed meanwhile (another tab, a payment)."""
     current = order.status
     if to == current:
         raise StatusError(f"Order {order.reference} is already {STATUS_LABELS[current]}.")
@@ -197,6 +206,8 @@ def change_status(
             f"An order that is {STATUS_LABELS[current]} cannot become "
             f"{STATUS_LABELS.get(to, 'that')}. From here it can become: {choices}."
         )
+    # An invoice issued must reach the buyer: moving to "invoiced" always mails it.
+    mail_buyer = mail_buyer or to == "invoiced"
     moment = now()
     values: dict = {"status": to, "updated_at": moment}
     if to == "paid" and order.paid_at is None:
@@ -242,13 +253,7 @@ def add_note(order: Order, note: str, *, user_id: int) -> OrderEvent:
 def send_status_mail(order: Order) -> None:
     """Tell the buyer the order's new status and what it means (in the background)."""
     try:
-        invoice_link = (
-            absolute_url(
-                "orders.show_invoice", reference=order.reference, key=access_key(order.reference)
-            )
-            if order.invoice is not None
-            else None
-        )
+        invoice_link = invoice_url(order)
         mail.send_later(
             mail.compose(
                 order.email,
@@ -277,7 +282,15 @@ def send_order_mail(order: Order, event: str) -> None:
     try:
         link = order_url(order, external=True)
         mail.send_later(
-            mail.compose(order.email, subject, "order_buyer", order=order, event=event, link=link)
+            mail.compose(
+                order.email,
+                subject,
+                "order_buyer",
+                order=order,
+                event=event,
+                link=link,
+                invoice_link=invoice_url(order),
+            )
         )
         notifications.notify_owner(order, event, now())
     except Exception:  # the order stands whatever happens to its mail
