@@ -1,15 +1,14 @@
-// The checkout's draft is saved as it is typed (htmx, 600 ms after the last key). What was
-// typed in the last moments before a reload, a link or a closed tab is sent as the page goes
-// (a beacon, which outlives the page) and kept in this tab's sessionStorage until the page
-// is shown again, which puts back anything the server did not get in time.
+// The draft is saved as it is typed (htmx, 600 ms after the last key). Keys typed just before
+// the page goes are sent as it goes (a beacon) and kept in this tab's sessionStorage, which
+// puts them back if the server had them too late. A required field left empty is checked.
 (function () {
   "use strict";
   var form = document.querySelector(".checkout-form");
   if (!form) return;
-  var DRAFT_URL = form.getAttribute("data-draft-url");
+  var URL = form.getAttribute("data-draft-url");
   var KEY = "shop-checkout-unsaved";
-  var dirty = {}; // field name -> true: changed since the server last took it
-  var sent = {}; // field name -> the value of its request in flight
+  var dirty = {}; // fields changed since the server last took them
+  var sent = {}; // the value of each field's request in flight
 
   function fields(name) {
     return form.querySelectorAll('[name="' + name + '"]');
@@ -17,8 +16,7 @@
   function valueOf(name) {
     var found = fields(name);
     if (found.length && found[0].type === "checkbox") {
-      return Array.prototype.filter
-        .call(found, function (box) { return box.checked; })
+      return [].filter.call(found, function (box) { return box.checked; })
         .map(function (box) { return box.value; });
     }
     return found.length ? found[0].value : null;
@@ -27,33 +25,34 @@
     return JSON.stringify(a) === JSON.stringify(b);
   }
   function saved(name) {
-    return name && form.querySelector('[hx-vals*=\'"' + name + '"\']') !== null;
+    return !!name && !!form.querySelector("[hx-vals*='\"" + name + "\"']");
   }
-
-  // A required field left empty says so at once: its check runs as if it had changed.
-  form.addEventListener("focusout", function (event) {
-    var field = event.target;
-    if (!field.required || field.value.trim() !== "" || !window.htmx) return;
-    var wrapper = field.closest("[hx-post]");
-    if (wrapper) window.htmx.trigger(wrapper, "change");
-  });
-
-  function mark(event) {
-    var name = event.target && event.target.name;
-    if (saved(name)) dirty[name] = true;
-  }
-  form.addEventListener("input", mark);
-  form.addEventListener("change", mark);
-
-  // A save or a check that the server answered: that field is clean if nothing changed since.
-  document.body.addEventListener("htmx:beforeRequest", function (event) {
+  function field(event) {
     var values = event.detail.requestConfig && event.detail.requestConfig.parameters;
-    var name = values && values._field;
+    return values && values._field;
+  }
+  function forget() {
+    try { sessionStorage.removeItem(KEY); } catch (e) { /* nothing kept */ }
+  }
+
+  form.addEventListener("focusout", function (event) {
+    var input = event.target;
+    var wrapper = input.closest("[hx-post]");
+    if (input.required && !input.value.trim() && wrapper && window.htmx) {
+      window.htmx.trigger(wrapper, "change");
+    }
+  });
+  ["input", "change"].forEach(function (type) {
+    form.addEventListener(type, function (event) {
+      if (saved(event.target.name)) dirty[event.target.name] = true;
+    });
+  });
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var name = field(event);
     if (name) sent[name] = valueOf(name);
   });
   document.body.addEventListener("htmx:afterRequest", function (event) {
-    var values = event.detail.requestConfig && event.detail.requestConfig.parameters;
-    var name = values && values._field;
+    var name = field(event);
     if (name && event.detail.successful && same(sent[name], valueOf(name))) delete dirty[name];
   });
 
@@ -63,60 +62,36 @@
     var token = form.querySelector('input[name="csrf_token"]').value;
     var kept = {};
     names.forEach(function (name) {
-      var value = valueOf(name);
       var data = new FormData();
       data.append("csrf_token", token);
       data.append("_field", name);
-      [].concat(value).forEach(function (item) { data.append(name, item); });
-      navigator.sendBeacon(DRAFT_URL, data);
-      kept[name] = value;
+      kept[name] = valueOf(name);
+      [].concat(kept[name]).forEach(function (item) { data.append(name, item); });
+      navigator.sendBeacon(URL, data);
     });
-    try {
-      sessionStorage.setItem(KEY, JSON.stringify(kept));
-    } catch (error) {
-      // Storage full or off: the beacons alone must do.
-    }
+    try { sessionStorage.setItem(KEY, JSON.stringify(kept)); } catch (e) { /* beacons only */ }
     dirty = {};
   }
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", function () {
-    if (document.visibilityState === "hidden") {
-      flush();
-    } else {
-      // Back to this very page: it holds the values; an older copy must not come back later.
-      try {
-        sessionStorage.removeItem(KEY);
-      } catch (error) {
-        // nothing kept
-      }
-    }
+    // Back to this very page: it holds the values, so no older copy may come back later.
+    if (document.visibilityState === "hidden") flush(); else forget();
   });
 
-  // Shown again: put back what the server may not have had in time, and save it.
   var kept = null;
-  try {
-    kept = JSON.parse(sessionStorage.getItem(KEY) || "null");
-    sessionStorage.removeItem(KEY);
-  } catch (error) {
-    kept = null;
-  }
-  if (kept) {
-    Object.keys(kept).forEach(function (name) {
-      if (!saved(name) || same(valueOf(name), kept[name])) return;
-      var found = fields(name);
-      if (found.length && found[0].type === "checkbox") {
-        Array.prototype.forEach.call(found, function (box) {
-          box.checked = kept[name].indexOf(box.value) !== -1;
-        });
-      } else if (found.length) {
-        found[0].value = kept[name];
-      }
-      dirty[name] = true;
-      if (window.htmx) {
-        var values = { _field: name };
-        values[name] = kept[name];
-        window.htmx.ajax("POST", DRAFT_URL, { source: form, values: values, swap: "none" });
-      }
-    });
-  }
+  try { kept = JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { /* none */ }
+  forget();
+  Object.keys(kept || {}).forEach(function (name) {
+    if (!saved(name) || same(valueOf(name), kept[name])) return;
+    var found = fields(name);
+    if (found.length && found[0].type === "checkbox") {
+      [].forEach.call(found, function (box) { box.checked = kept[name].indexOf(box.value) !== -1; });
+    } else if (found.length) {
+      found[0].value = kept[name];
+    }
+    dirty[name] = true;
+    var values = { _field: name };
+    values[name] = kept[name];
+    if (window.htmx) window.htmx.ajax("POST", URL, { source: form, values: values, swap: "none" });
+  });
 })();

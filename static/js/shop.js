@@ -7,16 +7,13 @@
   var COUNTERS_URL = "/bag/counters";
   var channel = "BroadcastChannel" in window ? new BroadcastChannel("shop-bag") : null;
 
-  // The counters, and the page's Add and Wishlist forms drawn again: fresh one-time tokens
-  // (a page shown again must add when pressed) and the wishlist marks as they are now.
+  // The counters, and the page's Add and Wishlist forms with fresh tokens and marks.
   function refreshCounters() {
     if (!window.htmx) return;
-    var ids = Array.prototype.map.call(
-      document.querySelectorAll('form[id^="add-"], form[id^="wish-"]'),
-      function (form) { return form.id; }
-    );
-    var url = COUNTERS_URL + (ids.length ? "?forms=" + encodeURIComponent(ids.join(",")) : "");
-    window.htmx.ajax("GET", url, { source: document.body, swap: "none" });
+    var ids = [].map.call(document.querySelectorAll('form[id^="add-"], form[id^="wish-"]'),
+      function (form) { return form.id; });
+    window.htmx.ajax("GET", COUNTERS_URL + "?forms=" + encodeURIComponent(ids.join(",")),
+      { source: document.body, swap: "none" });
   }
 
   document.body.addEventListener("htmx:afterRequest", function (event) {
@@ -24,23 +21,18 @@
     if (event.detail.successful && elt && elt.dataset) delete elt.dataset.resent;
   });
 
-  // A form sent with a token of a session that ended (signed in or out elsewhere): the
-  // server did nothing and sends a fresh token; every form of the page takes it, and the
-  // request is sent once more.
+  // Refused for an ended session, a request brings a fresh token: the page takes it, and
+  // the request goes once more.
   document.body.addEventListener("shop:token-renewed", function (event) {
-    var token = event.detail && event.detail.value;
-    if (!token) return;
-    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
-    headers["X-CSRFToken"] = token;
-    document.body.setAttribute("hx-headers", JSON.stringify(headers));
+    var token = event.detail.value;
+    var source = event.target;
+    document.body.setAttribute("hx-headers", JSON.stringify({ "X-CSRFToken": token }));
     document.querySelectorAll('input[name="csrf_token"]').forEach(function (input) {
       input.value = token;
     });
-    var source = event.target;
-    if (source && source !== document.body && !source.dataset.resent) {
+    if (source !== document.body && !source.dataset.resent) {
       source.dataset.resent = "1";
-      var trigger = source.tagName === "FORM" ? "submit" : "change";
-      window.htmx.trigger(source, trigger);
+      window.htmx.trigger(source, source.tagName === "FORM" ? "submit" : "change");
     }
   });
 
