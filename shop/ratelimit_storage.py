@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from math import floor
 from pathlib import Path
+from time import monotonic, sleep
 
 from limits.errors import ConfigurationError
 from limits.storage import SlidingWindowCounterSupport, Storage
@@ -157,7 +158,7 @@ class SQLiteFileStorage(Storage, SlidingWindowCounterSupport, TimestampedSliding
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(connection)
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
@@ -168,6 +169,22 @@ class SQLiteFileStorage(Storage, SlidingWindowCounterSupport, TimestampedSliding
             connection.close()
             raise
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        # Switching a new file to WAL needs a lock SQLite does not wait for through the busy
+        # timeout: processes opening the file at the same moment get "database is locked" at
+        # once. So the switch is retried here until the timeout, and skipped once it is done.
+        deadline = monotonic() + self.timeout
+        while True:
+            try:
+                mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode.lower() == "wal":
+                    return
+                connection.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or monotonic() >= deadline:
+                    raise
+                sleep(0.01)
 
     def _close_before_fork(self) -> None:
         with self._lock():
