@@ -295,7 +295,18 @@ def test_no_page_scrolls_sideways_at_320px(
             "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
         if widths[0] > widths[1]:
-            problems.append(f"{path} is {widths[0]}px wide")
+            # Name the innermost elements that reach past the screen's edge, to say why.
+            culprits = page.evaluate(
+                """(edge) => [...document.body.querySelectorAll('*')]
+                    .filter((el) => el.getBoundingClientRect().right > edge
+                        && ![...el.children].some((c) => c.getBoundingClientRect().right > edge))
+                    .slice(0, 5)
+                    .map((el) => el.tagName.toLowerCase()
+                        + (el.className ? '.' + String(el.className).split(' ').join('.') : '')
+                        + ' ' + el.textContent.trim().slice(0, 40))""",
+                widths[1],
+            )
+            problems.append(f"{path} is {widths[0]}px wide: {culprits}")
 
     for path in ("/account/sign-in", "/account/register", "/offers/nope"):
         check(path, 404 if path == "/offers/nope" else 200)
@@ -366,6 +377,52 @@ def test_the_account_and_admin_order_tables_fit_a_phone(
     assert_on_one_line(cells.nth(2), "the buyer's email")
     assert_on_one_line(row.locator("th"), "the reference")
     assert_no_axe_violations(page)
+
+
+@pytest.mark.parametrize("size", ["320", "desktop"])
+def test_the_admin_order_page_in_its_states(
+    size: str, new_page: Callable[..., Page], no_script_page: Callable[..., Page]
+):
+    """The owner's page of one order: fresh, after a move with a note, and refused when a
+    second tab ended the order's life first (the choice and the note come back). Each state
+    fits the screen and has no axe violations."""
+    viewport = PHONES["320"] if size == "320" else DESKTOP
+    setup = no_script_page(viewport)
+    sign_in_as_admin(setup)
+    reference = re.search(r"/orders/([A-Z0-9-]+)", place_order_without_javascript(setup))[1]
+
+    page = new_page(viewport)
+    sign_in(page, ADMIN_EMAIL)
+    page.goto(f"/admin/orders/{reference}")
+    assert_no_overflow(page)
+    assert_no_axe_violations(page)
+
+    page.get_by_label("New status").select_option(label="Invoiced, payment awaited")
+    page.get_by_label("Note for the history (optional)").fill("Sent with the PO number.")
+    page.get_by_role("button", name="Change the status").click()
+    history = page.get_by_role("table", name=re.compile("What happened"))
+    expect(history).to_contain_text("Sent with the PO number.")
+    assert_no_overflow(page)
+    assert_no_axe_violations(page)
+
+    # A second tab, opened before the order was cancelled in this one.
+    stale = no_script_page(viewport)
+    sign_in(stale, ADMIN_EMAIL)
+    stale.goto(f"/admin/orders/{reference}")
+    page.get_by_label("New status").select_option(label="Cancelled")
+    page.get_by_role("button", name="Change the status").click()
+    expect(page.locator(".order-status")).to_have_text("Cancelled")
+
+    stale.get_by_label("New status").select_option(label="Paid")
+    stale.get_by_label("Note for the history (optional)").fill("Paid by bank transfer.")
+    stale.get_by_role("button", name="Change the status").click()
+    expect(stale.get_by_role("alert")).to_contain_text("There is a problem")
+    # The order's life is over, so the note typed with the move waits in the note form.
+    expect(stale.get_by_label("Note (only administrators see it)")).to_have_value(
+        "Paid by bank transfer."
+    )
+    assert_no_overflow(stale)
+    assert_no_axe_violations_without_javascript(stale)
 
 
 # ---------------------------------------------------------------- 3. the notice after an add
