@@ -1,8 +1,8 @@
-"""A bare Flask app for bench/http.py: one route that answers a small, fixed HTML page.
+"""A bare Flask app for bench/load.py: one route that answers a small, fixed HTML page.
 
 It is the yardstick for the shop's pages: the same gunicorn settings (gunicorn.conf.py) and
 the same Flask and Werkzeug, but no database, no templates, no session and no extensions.
-What the shop costs beyond this is the shop's own work. Served by bench/http.py as
+What the shop costs beyond this is the shop's own work. Served by bench/load.py as
 
     gunicorn -c gunicorn.conf.py bench.bare_app:app
 """

@@ -34,10 +34,10 @@ serve at least half the bare app's rate, add at least a third; p99 under 30 ms e
 no errors.
 
     apt-get install wrk                          # once (Debian, Ubuntu); macOS: brew install wrk
-    .venv/bin/python bench/http.py               # SQLite, 10 s per scenario
-    .venv/bin/python bench/http.py --duration 5 --scenarios home,add --workers 3
-    .venv/bin/python bench/http.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/test
-    .venv/bin/python bench/http.py --profile /tmp/shop-profiles
+    .venv/bin/python bench/load.py               # SQLite, 10 s per scenario
+    .venv/bin/python bench/load.py --duration 5 --scenarios home,add --workers 3
+    .venv/bin/python bench/load.py --pg postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/load.py --profile /tmp/shop-profiles
 
 ``--profile DIR`` then loads each scenario that missed a goal once more with py-spy recording
 every worker (``.venv/bin/pip install py-spy``; needs ptrace, e.g. root), keeps the collapsed
@@ -177,7 +177,7 @@ end
 
 def lua_script(scenario: Scenario) -> str:
     form = LUA_FORM % {"form": scenario.form} if scenario.form else ""
-    return f"-- written by bench/http.py for {scenario.name}\n{form}{LUA_DONE}"
+    return f"-- written by bench/load.py for {scenario.name}\n{form}{LUA_DONE}"
 
 
 def wrk_command(
