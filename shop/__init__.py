@@ -24,14 +24,15 @@ from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import mail, origin, pagecache
+from shop import mail, origin, urls
 from shop.bag.services import Counts
+from shop.catalog import shelf
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
 from shop.errors import RETRY_AFTER, expired_form, render_error
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
-from shop.sessions import ServerSessionInterface
+from shop.sessions import ServerSessionInterface, refuse_unread_session
 from shop.web import BoundedInt, absolute_url, format_money, limit_retry_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_errors(app)
     register_headers(app)
     register_templates(app)
-    pagecache.init_app(app)
+    urls.init_app(app)
+    shelf.init_app(app)
     from shop.cli import register_cli
 
     register_cli(app)
@@ -216,6 +218,7 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         configure_engine(db.engine)
     app.session_interface = ServerSessionInterface()
+    app.before_request(refuse_unread_session)
     # Import the models so that migrations and tests see every table.
     import shop.accounts.models  # noqa: F401
     import shop.bag.models  # noqa: F401

@@ -51,12 +51,9 @@ class Defaults:
     STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
     # Seconds to wait for Stripe per attempt (two retries follow a timeout).
     STRIPE_TIMEOUT = 10
-    # Catalogue pages rendered once and kept per process (shop/pagecache.py): on or off, the
-    # most bytes of pages one process keeps, and how often it asks the database whether the
-    # catalogue changed (a catalogue loaded elsewhere shows within that many seconds).
-    PAGE_CACHE = True
-    PAGE_CACHE_BYTES = 8 * 1024 * 1024
-    PAGE_CACHE_CHECK_SECONDS = 1.0
+    # How often each process asks the database whether the catalogue changed (its shelf,
+    # shop/catalog/shelf.py): a catalogue loaded on one server shows on the others within it.
+    CATALOG_CHECK_SECONDS = 1.0
     # Rate limits storage (flask-limiter URI). None means a SQLite file in the instance folder
     # (shop/ratelimit_storage.py) shared by every worker of this machine; several servers
     # need a shared one such as redis://127.0.0.1:6379/0 (memory:// counts per process).

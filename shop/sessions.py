@@ -28,10 +28,12 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g, request
+from flask import session as session_proxy
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import (
     DateTime,
@@ -50,6 +52,8 @@ from werkzeug.datastructures import CallbackDict
 
 from shop.db import database_unavailable, write_connection
 from shop.extensions import db
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 CSRF_KEY = "csrf_token"  # Flask-WTF's session key for its secret
 USER_KEY = "_user_id"  # Flask-Login's session key for the signed-in user
@@ -127,6 +131,7 @@ class ServerSession(CallbackDict, SessionMixin):
         # The CSRF secret the old row kept (see _claim), kept a moment longer after a new id.
         self.left_csrf: str | None = None
         self.unavailable = False  # the database could not be read: never saved
+        self.unread_because: DBAPIError | None = None
         # The cookie's id has no live row: it is read as an empty session, but never stored
         # under that id (someone else may know it); see _claim.
         self.unissued = from_cookie and not stored
@@ -297,8 +302,10 @@ class ServerSessionInterface(SessionInterface):
         return session
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
-        if _is_static(app, request):
-            return self._new(app)  # a static file needs no session: no lookup, no cookie
+        if _is_sessionless(app, request):
+            # A static file or the health check needs no session: no lookup, no cookie. (A
+            # fresh one, never saved, for an error page's CSRF token.)
+            return self._new(app)
         sid = request.cookies.get(self.get_cookie_name(app), "")
         if not _SID_RE.match(sid):
             return self._new(app)
@@ -310,11 +317,14 @@ class ServerSessionInterface(SessionInterface):
         except DBAPIError as error:
             if not database_unavailable(error):
                 raise
-            # The database is down or locked: go on without the visitor's data, so the
-            # view (which will meet the same trouble) can answer the shop's 503 page.
+            # The database is down or locked. The error is raised again before the view
+            # (refuse_unread_session), so that the shop's 503 page answers, drawn with an
+            # empty session: a page that may not touch the database (drawn from the shelf)
+            # must not show this visitor as a stranger.
             db.session.rollback()
             session = ServerSession(None, sid, stored=False, expires_at=None, from_cookie=True)
             session.unavailable = True
+            session.unread_because = error
             return self._with_csrf(session)
         if row is not None and _aware(row.expires_at) > now():
             try:
@@ -345,7 +355,7 @@ class ServerSessionInterface(SessionInterface):
             "samesite": self.get_cookie_samesite(app),
             "httponly": self.get_cookie_httponly(app),
         }
-        if _is_static(app, request):
+        if _is_sessionless(app, request):
             return
         if session.accessed:
             response.vary.add("Cookie")
@@ -434,7 +444,33 @@ class ServerSessionInterface(SessionInterface):
             response.vary.add("Cookie")
 
 
-def _is_static(app: Flask, request: Request) -> bool:
+def refuse_unread_session() -> None:
+    """Before each view: a visitor whose session could not be read gets the 503 page."""
+    error = getattr(session_proxy, "unread_because", None)
+    if error is not None:
+        raise error
+
+
+def sessionless(view: F) -> F:
+    """Mark a view without arguments in its address that never reads or writes the session
+    (the health check): its requests skip the session's lookup and its save."""
+    view.sessionless = True  # type: ignore[attr-defined]
+    return view
+
+
+def _is_sessionless(app: Flask, request: Request) -> bool:
+    # The session opens before Flask matches the address to a view, so the marked views'
+    # paths are collected once from the URL map.
+    paths = app.extensions.get("shop_sessionless_paths")
+    if paths is None:
+        paths = app.extensions["shop_sessionless_paths"] = frozenset(
+            rule.rule
+            for rule in app.url_map.iter_rules()
+            if not rule.arguments
+            and getattr(app.view_functions[rule.endpoint], "sessionless", False)
+        )
+    if request.path in paths:
+        return True
     return bool(app.static_url_path) and request.path.startswith(app.static_url_path + "/")
 
 

@@ -431,8 +431,8 @@ def test_postgresql_restarted_under_traffic_answers_503_then_recovers(cluster, t
             cluster.stop("fast")
             # New visitors get the shop's 503 page (see the next test for visitors who hold
             # a session cookie) once their worker next asks the database whether the
-            # catalogue changed: until then a kept catalogue page is still right to serve.
-            time.sleep(Defaults.PAGE_CACHE_CHECK_SECONDS)
+            # catalogue changed: until then its shelf is still right to serve.
+            time.sleep(Defaults.CATALOG_CHECK_SECONDS)
             for path in Traffic.PATHS:
                 assert_busy_page(Browser().get(f"{base}{path}"), bound=5)
             assert Browser().get(f"{base}/healthz").status == 503

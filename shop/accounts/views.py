@@ -32,7 +32,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from shop import deploy, mail, pagecache
+from shop import deploy, mail
 from shop.accounts import services, throttle
 from shop.accounts.forms import (
     ChangePasswordForm,
@@ -65,12 +65,6 @@ FORM_EXPIRED = "This form had expired, so nothing was done. Check it and send it
 def load_user(user_id: str) -> User | None:
     """The signed-in customer of a session (Flask-Login stores the id as text)."""
     return services.get_user(int(user_id)) if user_id.isdigit() else None
-
-
-@pagecache.vary_on
-def _is_admin() -> bool:
-    # The header shows administrators an "Admin" link; kept pages differ in that alone.
-    return bool(current_user.is_authenticated and current_user.is_admin)
 
 
 @login_manager.unauthorized_handler

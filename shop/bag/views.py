@@ -9,6 +9,7 @@ out-of-band swaps and a message for the page's polite live region, and triggers
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -30,7 +31,6 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
-from shop import pagecache
 from shop.bag import services
 from shop.bag.forms import (
     AddToBagForm,
@@ -98,16 +98,6 @@ def in_wishlist(offer: Offer) -> bool:
     return offer.id in g.wishlist_ids
 
 
-@pagecache.vary_on
-def _page_state() -> object:
-    # A kept catalogue page shows the counters and wishlist marks it was drawn with; a
-    # message shown once (a flash, the notice after an add) is never kept.
-    if NOTICE_KEY in session or "_flashes" in session:
-        return pagecache.BYPASS
-    _load_visitor_state()
-    return (g.bag_counts.bag, tuple(sorted(g.wishlist_ids)))
-
-
 def pending_notice() -> Notice | None:
     """The notice left by a no-JavaScript add, shown once on the page it redirected to."""
     if NOTICE_KEY not in session or g.get("database_unavailable"):
@@ -133,6 +123,8 @@ def _template_globals(state) -> None:
         pending_notice=pending_notice,
         here=here,
         max_quantity=MAX_QUANTITY,
+        # A fresh token per form drawn: the add counts once however often it is sent.
+        form_token=lambda: secrets.token_urlsafe(16),
         checkout_url=lambda: url_for("checkout.show_checkout"),
     )
 

@@ -4,50 +4,47 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from shop import pagecache
-from shop.catalog import services
+from shop.catalog import services, shelf
 from shop.db import database_ok
+from shop.sessions import sessionless
 from shop.web import absolute_url, clean_text
 
 bp = Blueprint("catalog", __name__)
 
 
 @bp.get("/")
-@pagecache.cached
 def home() -> str:
     """The storefront: hero, shelf, the offers and the checkout introduction."""
     return render_template(
         "catalog/home.html",
-        offers=services.list_offers(),
+        offers=shelf.current().offers,
         canonical=absolute_url("catalog.home"),
     )
 
 
 @bp.get("/offers")
-@pagecache.cached
 def list_offers() -> str:
     """Every offer, or those with one tag (``?tag=R2``); an unknown tag is a 404."""
     tag = None
+    offers = shelf.current()
     if "tag" in request.args:
-        tag = services.find_tag(clean_text(request.args["tag"], 40))
+        tag = offers.find_tag(clean_text(request.args["tag"], 40))
         if tag is None:
             abort(404, description="No offer carries that tag.")
-    offers = services.list_offers(tag)
     canonical = absolute_url("catalog.list_offers", **({"tag": tag} if tag else {}))
     return render_template(
         "catalog/offers.html",
-        offers=offers,
+        offers=offers.with_tag(tag) if tag else offers.offers,
         tag=tag,
-        tags=services.all_tags(),
+        tags=offers.tags,
         canonical=canonical,
     )
 
 
 @bp.get("/offers/<slug>")
-@pagecache.cached
 def show_offer(slug: str) -> str:
     """One offer with its price and structured data."""
-    offer = services.get_offer(slug)
+    offer = shelf.current().by_slug.get(slug)
     if offer is None:
         abort(404, description="There is no offer at this address.")
     canonical = absolute_url("catalog.show_offer", slug=offer.slug)
@@ -74,6 +71,7 @@ def show_offer(slug: str) -> str:
 
 
 @bp.get("/healthz")
+@sessionless
 def healthz() -> Response:
     """200 when the database answers, 503 otherwise."""
     ok = database_ok()

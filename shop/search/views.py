@@ -9,7 +9,6 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
-from shop import pagecache
 from shop.catalog import services as catalog
 from shop.catalog.models import Offer
 from shop.search import services
@@ -90,7 +89,6 @@ def _search_args(query: str, tag: str | None, page: int | None = None) -> dict[s
 
 
 @bp.get("/search")
-@pagecache.cached
 def results() -> Response:
     """Every match, ranked, 24 a page; htmx gets the next page's cards to append."""
     page = _page(request.args.get("page"))
@@ -126,7 +124,6 @@ def results() -> Response:
 
 
 @bp.get("/search/suggest")
-@pagecache.cached
 def suggest() -> Response:
     """The header box's list: at most six matches and the number of all of them."""
     query = clean_text(request.args.get("q"), services.MAX_QUERY_LENGTH)
