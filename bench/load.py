@@ -8,8 +8,7 @@ per scenario after a 2 s warm-up. The shop runs on a scratch SQLite database in 
 directory (migrated with ``flask db upgrade``, filled with ``flask catalog load``) and, with
 ``--pg URL``, again on PostgreSQL in a scratch schema that is dropped afterwards. The bare app
 runs just before and just after each backend's scenarios; rates are compared with the mean of
-the two. ``--no-page-cache`` serves the shop with its page cache off, so every page is rendered
-(what a cache miss costs). Scenarios:
+the two. Scenarios:
 
     home-cookie  GET /                       a visitor's session cookie
     home         GET /                       no cookie (a first visit; answers Set-Cookie)
@@ -720,7 +719,7 @@ def run(args: argparse.Namespace) -> int:
                 gunicorn(
                     backend,
                     "app:app",
-                    {**env, "SHOP_PAGE_CACHE": "false"} if args.no_page_cache else env,
+                    env,
                     instance,
                     "/healthz",
                     args.workers,
@@ -776,11 +775,6 @@ def main() -> int:
         help="comma-separated subset of: " + ", ".join(s.name for s in SCENARIOS),
     )
     parser.add_argument("--gzip", action="store_true", help="send Accept-Encoding: gzip")
-    parser.add_argument(
-        "--no-page-cache",
-        action="store_true",
-        help="serve the shop with SHOP_PAGE_CACHE=false: every page rendered (a cache miss)",
-    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy what misses a goal, into DIR")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

@@ -81,8 +81,8 @@ class OfferTag(db.Model):
 class CatalogVersion(db.Model):
     """One row whose number goes up with every change to the offers or their tags.
 
-    Pages drawn from the catalogue are cached by each app process (``shop.pagecache``); a
-    process that sees a new number drops its pages, so a ``flask catalog load`` run elsewhere
+    Each app process keeps the active offers and their cards (``shop.catalog.shelf``); a
+    process that sees a new number reads them again, so a ``flask catalog load`` run elsewhere
     reaches every server. The number is raised by the flush that changes an offer
     (``shop.catalog.services``), in the same transaction.
     """

@@ -1,7 +1,7 @@
 """Catalogue queries, the catalogue's version number and the catalogue file loader.
 
 The version number (``catalog_version``) goes up in the transaction of every ORM write to
-offers or tags; pages cached from the catalogue (``shop.pagecache``) are dropped when it
+offers or tags; each process's shelf of offers (``shop.catalog.shelf``) is drawn again when it
 changes. A write in plain SQL text must raise it itself.
 """
 
