@@ -9,49 +9,50 @@ mounted at), so it is kept under those: Flask has no cache of its own for this, 
 must not be kept.
 
 Not kept: absolute addresses (``_external``, ``_scheme``: they follow the request's host),
-anchors and methods (rare), blueprint-relative endpoints (``.name``), values that cannot be a
-key, and anything in debug mode (a static file's hash follows its edits there).
+anchors and methods (any ``_`` argument), blueprint-relative endpoints (``.name``), values
+that cannot be a key, and nothing at all in debug mode (a static file's hash follows its
+edits there).
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from typing import Any
 
-from cachetools import LRUCache
-from flask import Flask, current_app, request, url_for
+from flask import Flask, request, url_for
 
-MAX_ADDRESSES = 4096  # search pages link tag filters of any query: the oldest go first
-
-_KEY = "shop_addresses"
+MAX_ADDRESSES = 4096  # search pages link tag filters of any query: beyond this, start afresh
 
 
-class _Addresses:
-    def __init__(self) -> None:
-        self.built: LRUCache[tuple[Any, ...], str] = LRUCache(MAX_ADDRESSES)
-        self.lock = threading.Lock()  # cachetools' caches are not thread-safe
+def cached_url_for(app: Flask) -> Callable[..., str]:
+    """The app's templates' ``url_for``: ``url_for(endpoint, **values)``, kept."""
+    if app.debug:
+        return url_for
+    # One dict per app (tests build many). A single get or set of a dict is atomic in
+    # CPython, so threads need no lock; clearing when full keeps it bounded.
+    built: dict[tuple[Any, ...], str] = {}
 
+    def cached(endpoint: str, **values: Any) -> str:
+        for name in values:
+            if name[0] == "_":
+                return url_for(endpoint, **values)
+        key = (request.script_root, endpoint, *values.items())
+        try:
+            address = built.get(key)
+        except TypeError:  # a list of values (a repeated query argument)
+            return url_for(endpoint, **values)
+        if address is None:
+            if endpoint[0] == ".":
+                return url_for(endpoint, **values)
+            address = url_for(endpoint, **values)
+            if len(built) >= MAX_ADDRESSES:
+                built.clear()
+            built[key] = address
+        return address
 
-def cached_url_for(endpoint: str, **values: Any) -> str:
-    """``url_for(endpoint, **values)``, built once per script root, endpoint and values."""
-    if endpoint.startswith(".") or current_app.debug or any(k[0] == "_" for k in values):
-        return url_for(endpoint, **values)
-    try:
-        key = (request.script_root, endpoint, *sorted(values.items()))
-        hash(key)
-    except TypeError:  # a list of values (a repeated query argument)
-        return url_for(endpoint, **values)
-    addresses: _Addresses = current_app.extensions[_KEY]
-    with addresses.lock:
-        address = addresses.built.get(key)
-    if address is None:
-        address = url_for(endpoint, **values)
-        with addresses.lock:
-            addresses.built[key] = address
-    return address
+    return cached
 
 
 def init_app(app: Flask) -> None:
-    """Templates' ``url_for`` keeps what it built (per app: tests build many)."""
-    app.extensions[_KEY] = _Addresses()
-    app.jinja_env.globals["url_for"] = cached_url_for
+    """Templates' ``url_for`` keeps what it built."""
+    app.jinja_env.globals["url_for"] = cached_url_for(app)

@@ -33,7 +33,6 @@ from sqlalchemy.orm import selectinload
 
 from shop.catalog import services
 from shop.catalog.models import Offer
-from shop.urls import cached_url_for
 from shop.web import format_money
 
 _KEY = "shop_shelf"
@@ -153,7 +152,7 @@ def neutral_environment(app: Flask) -> Environment:
         auto_reload=app.debug,
     )
     env.filters["money"] = format_money
-    env.globals["url_for"] = cached_url_for
+    env.globals["url_for"] = app.jinja_env.globals["url_for"]  # shop/urls.py: kept addresses
     return env
 
 
@@ -182,5 +181,5 @@ def card(offer: Any, heading: str = "h3") -> Markup:
 
 def init_app(app: Flask) -> None:
     """Give the app its shelf and the templates ``card``."""
-    app.extensions[_KEY] = _Store(app)
+    app.extensions[_KEY] = _Store(app)  # after shop.urls.init_app
     app.jinja_env.globals["card"] = card
