@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITo
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import mail, origin, urls
+from shop.bag import offer_forms
 from shop.bag.services import Counts
 from shop.catalog import shelf
 from shop.config import Defaults
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_templates(app)
     urls.init_app(app)
     shelf.init_app(app)
+    offer_forms.init_app(app)
     from shop.cli import register_cli
 
     register_cli(app)

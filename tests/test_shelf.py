@@ -235,3 +235,10 @@ def test_the_health_check_reads_no_session(app):
     assert answer.status_code == 200 and "Set-Cookie" not in answer.headers
     # (SQLite's connections begin their transactions by hand: shop/db.py.)
     assert [s for s in statements if s != "BEGIN"] == ["SELECT 1"]
+
+
+def test_the_address_to_come_back_to_is_escaped_in_the_forms(app):
+    page = app.test_client().get("/offers?tag=R2&x=%22%3E%3Cb%3E").get_data(as_text=True)
+    nexts = re.findall(r'name="next" value="([^"]*)"', page)
+    assert len(nexts) >= 2
+    assert set(nexts) == {"/offers?tag=R2&amp;x=%22%3E%3Cb%3E"}

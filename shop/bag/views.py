@@ -31,7 +31,7 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
-from shop.bag import services
+from shop.bag import offer_forms, services
 from shop.bag.forms import (
     AddToBagForm,
     MoveToBagForm,
@@ -123,6 +123,9 @@ def _template_globals(state) -> None:
         pending_notice=pending_notice,
         here=here,
         max_quantity=MAX_QUANTITY,
+        offer_forms=lambda offer, next_url, variant="card": offer_forms.offer_forms(
+            offer, in_wishlist(offer), next_url, variant
+        ),
         # A fresh token per form drawn: the add counts once however often it is sent.
         form_token=lambda: secrets.token_urlsafe(16),
         checkout_url=lambda: url_for("checkout.show_checkout"),

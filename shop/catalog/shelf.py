@@ -156,6 +156,16 @@ def neutral_environment(app: Flask) -> Environment:
     return env
 
 
+def neutral_globals(app: Flask, **values: Any) -> None:
+    """Add constants every visitor sees alike to the neutral environment (a limit)."""
+    app.extensions[_KEY].env.globals.update(values)
+
+
+def neutral_module(template: str) -> Any:
+    """A template's macros, drawn in the neutral environment."""
+    return current_app.extensions[_KEY].env.get_template(template).module
+
+
 def current() -> Shelf:
     """This process's shelf, read again when the catalogue's version changed."""
     return current_app.extensions[_KEY].current()
