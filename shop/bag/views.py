@@ -42,8 +42,9 @@ from shop.bag.forms import (
 )
 from shop.bag.models import MAX_QUANTITY
 from shop.bag.services import Added, BagError, Counts, Owner
+from shop.catalog import shelf
 from shop.catalog.models import Offer
-from shop.catalog.services import get_offer, list_offers
+from shop.catalog.services import get_offer
 from shop.sessions import ensure_stored
 from shop.web import safe_next, wants_fragment
 
@@ -230,7 +231,7 @@ def counters() -> Response:
         page = urlsplit(request.headers.get("HX-Current-URL", ""))
         next_url = safe_next(page.path + (f"?{page.query}" if page.query else ""), "/")
         macros = "_macros/bag.html"
-        offers = {offer.slug: offer for offer in list_offers()}  # one statement for all
+        offers = shelf.current().by_slug
         for form_id in wanted:
             found = _FORM_ID.match(form_id)
             offer = offers.get(found[3]) if found else None
