@@ -427,6 +427,28 @@ def new_visitor(base_url: str) -> Visitor:
     return Visitor(cookie, csrf)
 
 
+def stored_visitor(base_url: str, visitor: Visitor) -> Visitor:
+    """Add an offer once: the session is stored, under the id its answer sets (the shop never
+    stores a session under an id it did not issue), and the bag holds a line."""
+    headers = request_headers(ADD, visitor, gzip=False)
+    answer = fetch(
+        base_url + ADD.path, ADD.method, headers, f"{ADD.form}&token={secrets.token_urlsafe(16)}"
+    )
+    if not 200 <= answer.status < 300:
+        raise RuntimeError(f"the first add answered {answer.status}: {answer.body[:600]}")
+    cookies = [
+        v for k, v in answer.headers if k.lower() == "set-cookie" and v.startswith(COOKIE + "=")
+    ]
+    if cookies:
+        visitor = Visitor(cookies[0].split(";", 1)[0], visitor.csrf)
+    counters = fetch(
+        base_url + "/bag/counters", headers=request_headers(COUNTERS, visitor, gzip=False)
+    ).body
+    if not re.search(r'Bag <span class="count">[1-9]', counters):
+        raise RuntimeError(f"the bag counter does not show the added offer: {counters!r}")
+    return visitor
+
+
 def request_headers(scenario: Scenario, visitor: Visitor | None, gzip: bool) -> dict[str, str]:
     headers = dict(scenario.headers)
     if scenario.cookie and visitor:
@@ -726,14 +748,7 @@ def run(args: argparse.Namespace) -> int:
                 ) as srv,
             ):
                 print(f"{backend}: {len(srv.workers())} gunicorn workers", flush=True)
-                visitor = new_visitor(srv.base_url)
-                check(srv.base_url, ADD, visitor)  # stores the session, fills the bag
-                counters = fetch(
-                    srv.base_url + "/bag/counters",
-                    headers=request_headers(COUNTERS, visitor, gzip=False),
-                ).body
-                if not re.search(r'Bag <span class="count">[1-9]', counters):
-                    print(f"  (the bag counter does not show the added offer: {counters!r})")
+                visitor = stored_visitor(srv.base_url, new_visitor(srv.base_url))
                 mine = []
                 for scenario in chosen:
                     result = load(srv, backend, scenario, visitor, args, instance)
