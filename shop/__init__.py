@@ -34,7 +34,8 @@ from shop.errors import RETRY_AFTER, expired_form, render_error
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface, refuse_unread_session
-from shop.web import BoundedInt, absolute_url, format_money, limit_retry_text
+from shop.urls import absolute_url
+from shop.web import BoundedInt, format_money, limit_retry_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)

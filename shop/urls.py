@@ -1,4 +1,5 @@
-"""``url_for`` for templates, each address built once per process.
+"""The shop's addresses: ``absolute_url``, the one builder of absolute ones, and
+``url_for`` for templates, each address built once per process.
 
 A page links the same endpoints with the same values on every request (the stylesheet, an
 offer, a tag), and Werkzeug builds each one again every time: the home page asked for about
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request, url_for
+from flask import Flask, current_app, request, url_for
 
 MAX_ADDRESSES = 4096  # search pages link tag filters of any query: beyond this, start afresh
 
@@ -51,6 +52,20 @@ def cached_url_for(app: Flask) -> Callable[..., str]:
         return address
 
     return cached
+
+
+def absolute_url(endpoint: str, **values: Any) -> str:
+    """The absolute address of ``endpoint``: the one place the shop builds one (mail, Stripe's
+    return addresses, canonical and Open Graph links, the sitemap).
+
+    With ``PUBLIC_URL`` set it is that origin, whatever the request's ``Host`` says. Without
+    it the request's own host is used, which ``shop.hosts`` has checked against the allowed
+    hosts before any view ran, so a forged ``Host`` never gets this far.
+    """
+    base = current_app.config.get("PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
 
 
 def init_app(app: Flask) -> None:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 import time
-import unicodedata
 from typing import Any
 
-from flask import Response, current_app, make_response, redirect, render_template, url_for
+from flask import Response, make_response, redirect, render_template
 from jinja2_fragments.flask import render_blocks
 from werkzeug.routing import IntegerConverter
 
 from shop.extensions import htmx, limiter
-
-# C0/C1 control characters (tab, newline and friends included) and unpaired surrogates.
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class BoundedInt(IntegerConverter):
@@ -47,41 +42,6 @@ def render_page(template: str, blocks: list[str], status: int = 200, **context: 
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
-
-
-def clean_block(value: str | None) -> str:
-    """A block of text: line breaks kept, other control characters out, trimmed."""
-    if not value:
-        return ""
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    value = re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]", " ", value)
-    return value.strip()
-
-
-def absolute_url(endpoint: str, **values: Any) -> str:
-    """The absolute address of ``endpoint``: the one place the shop builds one (mail, Stripe's
-    return addresses, canonical and Open Graph links, the sitemap).
-
-    With ``PUBLIC_URL`` set it is that origin, whatever the request's ``Host`` says. Without
-    it the request's own host is used, which ``shop.hosts`` has checked against the allowed
-    hosts before any view ran, so a forged ``Host`` never gets this far.
-    """
-    base = current_app.config.get("PUBLIC_URL")
-    if base:
-        return base.rstrip("/") + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
-
-
-def clean_text(value: str | None, limit: int) -> str:
-    """A query value made safe to show and to search: no control characters, trimmed, cut.
-
-    NUL and other control characters cannot be stored in PostgreSQL text and never mean
-    anything in a search box; they become spaces.
-    """
-    if not value:
-        return ""
-    value = unicodedata.normalize("NFC", _CONTROL_RE.sub(" ", value))
-    return " ".join(value.split())[:limit]
 
 
 def retry_in_words(seconds: int, what: str = "attempts") -> str:

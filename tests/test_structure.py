@@ -47,3 +47,10 @@ def test_services_never_read_the_request():
             for alias in node.names
         }
         assert not flask_names & {"request", "session", "g"}, (path, flask_names)
+
+
+def test_services_use_no_view_helpers():
+    """Text cleaning lives in shop/text.py, which knows no Flask; shop/web.py is the views'."""
+    assert not {name for name in imports(SHOP / "text.py") if name.startswith("flask")}
+    for path in sorted(SHOP.glob("*/services.py")):
+        assert "shop.web" not in imports(path), path

@@ -15,7 +15,7 @@ from shop.accounts.services import (
     normalize_email,
     password_problem,
 )
-from shop.web import clean_text
+from shop.text import clean_text
 
 EMAIL_HINT = "The address we send order confirmations and reset links to."
 PASSWORD_HINT = "At least 10 characters, and not one of the most common passwords."  # noqa: S105 (a hint, not a password)

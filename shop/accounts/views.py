@@ -51,7 +51,8 @@ from shop.checkout.services import merge_draft
 from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
-from shop.web import absolute_url, go_to, limit_retry_text, retry_in_words, safe_next
+from shop.urls import absolute_url
+from shop.web import go_to, limit_retry_text, retry_in_words, safe_next
 
 bp = Blueprint("accounts", __name__)
 

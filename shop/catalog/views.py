@@ -7,7 +7,8 @@ from flask import Blueprint, Response, abort, render_template, request
 from shop.catalog import services, shelf
 from shop.db import database_ok
 from shop.sessions import sessionless
-from shop.web import absolute_url, clean_text
+from shop.text import clean_text
+from shop.urls import absolute_url
 
 bp = Blueprint("catalog", __name__)
 

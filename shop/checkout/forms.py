@@ -36,7 +36,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from shop.accounts.forms import StoredEmail
 from shop.accounts.services import normalize_email
 from shop.orders.choices import CLOUDFLARE, COMPLIANCE, HOSTING, TRAFFIC_UNITS
-from shop.web import clean_block, clean_text
+from shop.text import clean_block, clean_text
 
 # Largest length of each text field, shown in its hint.
 LIMITS = {

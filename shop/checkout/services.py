@@ -29,7 +29,7 @@ from shop.extensions import db
 from shop.orders import services as orders
 from shop.orders.models import Order, OrderLine
 from shop.sessions import SessionRecord
-from shop.web import clean_block, clean_text
+from shop.text import clean_block, clean_text
 
 DRAFT_LIMIT = 4000  # longest value a draft keeps (the largest field's limit)
 

@@ -37,7 +37,7 @@ from shop.orders import services
 from shop.orders.export import QUERY_LIMIT, OrderFilter, iter_csv, utc
 from shop.orders.models import STATUS_LABELS, STATUSES, Order, OrderEvent
 from shop.orders.services import access_key, expire_pending, get_order, now
-from shop.web import clean_block, clean_text
+from shop.text import clean_block, clean_text
 
 bp = Blueprint("orders_admin", __name__)
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from shop import mail, throttle
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders.models import Order
-from shop.web import absolute_url
+from shop.urls import absolute_url
 
 log = logging.getLogger(__name__)
 

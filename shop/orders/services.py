@@ -29,7 +29,7 @@ from shop.orders.models import (
     Order,
     OrderEvent,
 )
-from shop.web import absolute_url
+from shop.urls import absolute_url
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from flask import Blueprint, Response, current_app
 
 from shop.pages import services
-from shop.web import absolute_url, render_page
+from shop.urls import absolute_url
+from shop.web import render_page
 
 bp = Blueprint("pages", __name__)
 

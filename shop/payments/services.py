@@ -23,7 +23,7 @@ from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import services as orders
 from shop.orders.models import Order
-from shop.web import absolute_url
+from shop.urls import absolute_url
 
 log = logging.getLogger(__name__)
 

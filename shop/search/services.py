@@ -43,7 +43,7 @@ from sqlalchemy.sql.expression import literal_column
 
 from shop.catalog.models import Offer, OfferTag
 from shop.extensions import db
-from shop.web import clean_text
+from shop.text import clean_text
 
 MAX_QUERY_LENGTH = 100
 MAX_LIMIT = 100

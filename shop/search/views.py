@@ -12,7 +12,9 @@ from markupsafe import Markup
 from shop.catalog import services as catalog
 from shop.catalog.models import Offer
 from shop.search import services
-from shop.web import absolute_url, clean_text, render_page, wants_fragment
+from shop.text import clean_text
+from shop.urls import absolute_url
+from shop.web import render_page, wants_fragment
 
 bp = Blueprint("search", __name__)
 
