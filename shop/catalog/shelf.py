@@ -12,6 +12,9 @@ environment of their own (:func:`neutral_environment`) that knows addresses and 
 nothing else, and leaves an unknown name an error. A card template that reached for the
 session, ``current_user``, ``g``, the request or a token would fail to draw, in every test.
 
+The shelf holds every active offer, as the search results read them too (by id): made for
+a studio's catalogue, from a few offers to some thousands, not for a warehouse's.
+
 The version number (``catalog_version``, raised in every ORM transaction that changes an
 offer or a tag) is read at most once per ``CATALOG_CHECK_SECONDS`` per process, and at once
 after a change committed by the process itself: a catalogue loaded on one server reaches
@@ -65,6 +68,7 @@ class Shelf:
     version: int
     offers: tuple[ShelfOffer, ...]
     by_slug: dict[str, ShelfOffer]
+    by_id: dict[int, ShelfOffer]
     tags: tuple[str, ...]  # every tag, in shelf order, each once
     cards: dict[tuple[str, str, str], Markup] = field(default_factory=dict)
 
@@ -111,7 +115,13 @@ def _load(version: int) -> Shelf:
     for offer in offers:
         for tag in offer.tag_names:
             seen.setdefault(tag.lower(), tag)
-    return Shelf(version, offers, {o.slug: o for o in offers}, tuple(seen.values()))
+    return Shelf(
+        version,
+        offers,
+        {o.slug: o for o in offers},
+        {o.id: o for o in offers},
+        tuple(seen.values()),
+    )
 
 
 class _Store:

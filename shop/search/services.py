@@ -41,7 +41,9 @@ from markupsafe import Markup, escape
 from sqlalchemy import Integer, Select, bindparam, case, column, func, select, table, text
 from sqlalchemy.sql.expression import literal_column
 
+from shop.catalog import shelf
 from shop.catalog.models import Offer, OfferTag
+from shop.catalog.shelf import ShelfOffer
 from shop.extensions import db
 from shop.text import clean_text
 
@@ -150,7 +152,7 @@ class SearchResults:
     """One page of results: the offers in rank order and the number of all matches."""
 
     query: Query
-    offers: list[Offer]
+    offers: list[ShelfOffer]
     total: int
     limit: int
     offset: int
@@ -360,12 +362,12 @@ def _ranked(query: Query, tag: str | None, limit: int, offset: int) -> tuple[lis
     return ordered[offset:want], total
 
 
-def _load(ids: list[int]) -> list[Offer]:
-    """The offers with these ids, in this order (their tags loaded too)."""
+def _load(ids: list[int]) -> list[ShelfOffer]:
+    """The offers with these ids, in this order, from the shelf (every active offer, kept
+    per catalogue version: no statement)."""
     if not ids:
         return []
-    found = db.session.scalars(select(Offer).where(Offer.id.in_(ids)))
-    offers = {offer.id: offer for offer in found}
+    offers = shelf.current().by_id
     return [offers[offer_id] for offer_id in ids if offer_id in offers]
 
 
