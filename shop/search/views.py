@@ -25,8 +25,6 @@ _PAGE_RE = re.compile(r"[0-9]+")
 # Highest page number worth computing an offset for; later pages are past the end anyway.
 _LAST_PAGE = 10**9
 # Schema objects of migration 0002, which the models do not describe.
-_INDEX_TABLES = re.compile(r"^offers_fts(_[a-z]+)?$")
-_INDEX_INDEXES = {"ix_offers_search_vector", "ix_offer_tags_search_key"}
 
 
 class MarkedText(str):
@@ -145,17 +143,3 @@ def suggest() -> Response:
 def highlight_filter(value: str, query: services.Query) -> Markup:
     """``{{ text | highlight(results.query) }}``: escaped text with the matches marked."""
     return services.highlight(value, query)
-
-
-def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
-    """Keep Alembic's autogenerate away from the search index, which 0002 owns."""
-    if type_ == "table" and name and _INDEX_TABLES.match(name):
-        return False
-    return not (type_ == "index" and name in _INDEX_INDEXES)
-
-
-@bp.record_once
-def _ignore_index_in_autogenerate(state) -> None:
-    migrate = state.app.extensions.get("migrate")
-    if migrate is not None:
-        migrate.configure_args.setdefault("include_object", _include_object)
