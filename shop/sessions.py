@@ -245,6 +245,13 @@ def regenerate(session: ServerSession) -> None:
     session.modified = True
 
 
+def key_before_sign_in() -> str | None:
+    """At sign-in (after :func:`regenerate`), the key the visit's own rows are filed under
+    (its bag, wishlist, checkout draft), when that session was stored; else None."""
+    sid = getattr(_real(session_proxy), "regenerated_from", None)
+    return session_key(sid) if sid else None
+
+
 def _real(session: Any) -> ServerSession:
     # Views pass Flask's proxy; dict's own methods need the session object itself.
     return session._get_current_object() if hasattr(session, "_get_current_object") else session

@@ -54,3 +54,10 @@ def test_services_use_no_view_helpers():
     assert not {name for name in imports(SHOP / "text.py") if name.startswith("flask")}
     for path in sorted(SHOP.glob("*/services.py")):
         assert "shop.web" not in imports(path), path
+
+
+def test_signing_in_knows_nothing_of_bags_and_drafts():
+    """Bag and checkout join a visit's things to the customer's on Flask-Login's
+    user_logged_in signal; the accounts views never call them."""
+    names = imports(SHOP / "accounts" / "views.py")
+    assert not {name for name in names if name.startswith(("shop.bag", "shop.checkout"))}

@@ -45,9 +45,6 @@ from shop.accounts.forms import (
 )
 from shop.accounts.models import User
 from shop.accounts.services import AccountError
-from shop.bag import services as bag_services
-from shop.bag.services import Owner
-from shop.checkout.services import merge_draft
 from shop.extensions import limiter, login_manager
 from shop.orders.services import orders_of_user
 from shop.sessions import end, end_sessions_of, regenerate
@@ -152,31 +149,11 @@ def _next(default: str | None = None) -> str:
 
 
 def _sign_in(user: User, remember: bool) -> None:
-    """Sign ``user`` in on a new session id and join the visit's bag and wishlist to theirs."""
-    visitor = Owner("session", session.key)
-    had_state = bool(getattr(session, "stored", False))
+    """Sign ``user`` in on a new session id. Flask-Login's ``user_logged_in`` signal tells the
+    domains that keep a visit's things (bag, checkout), which join them to the customer's."""
     regenerate(session)
     login_user(user)
     session.permanent = remember
-    if not had_state:
-        return
-    customer = Owner("user", str(user.id))
-    merge_draft(visitor, customer)
-    merged = bag_services.merge(visitor, customer)
-    parts = []
-    if merged.bag_lines:
-        items = "item" if merged.bag_lines == 1 else "items"
-        verb = "was" if merged.bag_lines == 1 else "were"
-        parts.append(f"{merged.bag_lines} {items} from this visit {verb} added to your bag.")
-    if merged.clamped:
-        parts.append(
-            f"{merged.clamped} reached the most one order can hold ({bag_services.MAX_QUANTITY})."
-        )
-    if merged.wishlist:
-        offers = "offer" if merged.wishlist == 1 else "offers"
-        parts.append(f"{merged.wishlist} saved {offers} joined your wishlist.")
-    if parts:
-        flash(" ".join(parts), "success")
 
 
 @bp.errorhandler(CSRFError)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -27,7 +28,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user
+from flask_login import current_user, user_logged_in
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
@@ -45,7 +46,7 @@ from shop.bag.services import Added, BagError, Counts, Owner
 from shop.catalog import shelf
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
-from shop.sessions import ensure_stored
+from shop.sessions import ensure_stored, key_before_sign_in
 from shop.web import safe_next, wants_fragment
 
 bp = Blueprint("bag", __name__)
@@ -413,3 +414,24 @@ def move_to_bag() -> Response:
     if wants_fragment():
         return _changed(_wishlist_block(), message)
     return _redirect(url_for("bag.show_wishlist"), message)
+
+
+@user_logged_in.connect
+def _join_visit(_app: Any, user: Any, **_extra: Any) -> None:
+    """At sign-in, the visit's bag and wishlist join the customer's, and the page says so."""
+    key = key_before_sign_in()
+    if key is None:
+        return
+    merged = services.merge(Owner("session", key), Owner("user", str(user.id)))
+    parts = []
+    if merged.bag_lines:
+        items = "item" if merged.bag_lines == 1 else "items"
+        verb = "was" if merged.bag_lines == 1 else "were"
+        parts.append(f"{merged.bag_lines} {items} from this visit {verb} added to your bag.")
+    if merged.clamped:
+        parts.append(f"{merged.clamped} reached the most one order can hold ({MAX_QUANTITY}).")
+    if merged.wishlist:
+        offers = "offer" if merged.wishlist == 1 else "offers"
+        parts.append(f"{merged.wishlist} saved {offers} joined your wishlist.")
+    if parts:
+        flash(" ".join(parts), "success")

@@ -24,13 +24,14 @@ from flask import (
     url_for,
 )
 from flask_limiter.util import get_remote_address
-from flask_login import current_user
+from flask_login import current_user, user_logged_in
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
 from shop import origin, throttle
 from shop.accounts.services import normalize_email
 from shop.bag import services as bag_services
+from shop.bag.services import Owner
 from shop.bag.views import current_owner
 from shop.checkout import services
 from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI, CheckoutForm
@@ -38,7 +39,7 @@ from shop.checkout.services import CheckoutError
 from shop.errors import expired_form
 from shop.orders import services as orders
 from shop.payments import services as payments
-from shop.sessions import ensure_stored
+from shop.sessions import ensure_stored, key_before_sign_in
 from shop.web import go_to, retry_in_words
 
 bp = Blueprint("checkout", __name__)
@@ -256,3 +257,11 @@ def validate_field() -> Response:
     return _no_store(
         make_response(render_template("checkout/_field.html", form=form, name=field, limits=LIMITS))
     )
+
+
+@user_logged_in.connect
+def _join_draft(_app: Any, user: Any, **_extra: Any) -> None:
+    """At sign-in, the draft typed during the visit becomes the customer's."""
+    key = key_before_sign_in()
+    if key is not None:
+        services.merge_draft(Owner("session", key), Owner("user", str(user.id)))
