@@ -20,7 +20,6 @@ from flask import (
     abort,
     flash,
     g,
-    get_template_attribute,
     make_response,
     redirect,
     render_template,
@@ -29,8 +28,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, user_logged_in
-from jinja2_fragments.flask import render_block
-from markupsafe import Markup
+from jinja2_fragments.flask import render_block, render_blocks
 
 from shop.bag import offer_forms, services
 from shop.bag.forms import (
@@ -143,18 +141,17 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+ANSWERS = "bag/answers.html"  # the named blocks of every htmx answer of the bag
+
+
 def _changed(part: str, message: str, *, notice: Notice | None = None) -> Response:
-    """The htmx answer to a change: the changed part, the counters, the message, the notice."""
-    owner = current_owner()
-    macros = "_macros/bag.html"
-    counts = services.counts(owner)
-    body = Markup(part)  # noqa: S704 (rendered by our templates; keeps the additions unescaped)
-    body += get_template_attribute(macros, "bag_counter")(counts.bag, oob=True)
-    body += get_template_attribute(macros, "wishlist_counter")(counts.wishlist, oob=True)
-    # With the notice on screen the message is for screen readers only (shown once, not twice).
-    body += get_template_attribute(macros, "status")(message, oob=True, quiet=notice is not None)
-    if notice is not None:
-        body += get_template_attribute(macros, "notice")(notice, oob=True)
+    """The htmx answer to a change: the changed part (a rendered block), then out of band
+    the counters, the message and the notice. With the notice on screen the message is for
+    screen readers only (shown once, not twice)."""
+    counts = services.counts(current_owner())
+    body = part + render_blocks(
+        ANSWERS, ["counters", "status", "notice"], counts=counts, message=message, added=notice
+    )
     response = make_response(body)
     response.headers["HX-Trigger"] = "shop:bag-changed"
     return _no_store(response)
@@ -169,9 +166,7 @@ def _redirect(next_url: str, message: str | None) -> Response:
 def _refuse(status: int, message: str) -> Response:
     """A change that cannot be made: the message in place (htmx) or on an error page."""
     if wants_fragment():
-        macros = "_macros/bag.html"
-        body = get_template_attribute(macros, "status_message")(message)
-        response = make_response(body, status)
+        response = make_response(render_block(ANSWERS, "message", message=message), status)
         response.headers["HX-Retarget"] = "#status"
         response.headers["HX-Reswap"] = "innerHTML"
         return _no_store(response)
@@ -226,27 +221,21 @@ def counters() -> Response:
     from the history, or in a tab that was in the background, gets fresh one-time tokens
     for its Add buttons and the wishlist marks as they are now.
     """
-    body = Markup(render_template("bag/counters.html"))  # noqa: S704 (our template)
+    forms: list[tuple[str, shelf.ShelfOffer, str]] = []
+    next_url = "/"
     wanted = [part for part in request.args.get("forms", "").split(",") if part][:MAX_FORMS]
     if wanted:
         page = urlsplit(request.headers.get("HX-Current-URL", ""))
         next_url = safe_next(page.path + (f"?{page.query}" if page.query else ""), "/")
-        macros = "_macros/bag.html"
         offers = shelf.current().by_slug
         for form_id in wanted:
             found = _FORM_ID.match(form_id)
             offer = offers.get(found[3]) if found else None
-            if offer is None:
-                continue
-            kind, variant = found[1], found[2]
-            if kind == "add":
-                body += get_template_attribute(macros, "add_form")(
-                    offer, next_url, variant, oob=True
-                )
-            else:
-                body += get_template_attribute(macros, "wishlist_toggle")(
-                    offer, in_wishlist(offer), next_url, variant, oob=True
-                )
+            if offer is not None:
+                forms.append((found[1], offer, found[2]))  # add or wish, offer, variant
+    body = render_blocks(
+        ANSWERS, ["counters", "forms"], counts=header_counts(), forms=forms, next_url=next_url
+    )
     return _no_store(make_response(body))
 
 
@@ -269,8 +258,8 @@ def add() -> Response:
     message = _added_message(added)
     if wants_fragment():
         variant = "detail" if request.form.get("variant") == "detail" else "card"
-        part = get_template_attribute("_macros/bag.html", "add_form")(
-            added.offer, next_url, variant
+        part = render_block(
+            ANSWERS, "add_form", offer=added.offer, next_url=next_url, variant=variant
         )
         notice = Notice(
             added.offer,
@@ -332,8 +321,8 @@ def _bag_block(errors: dict[int, str] | None = None, typed: dict[int, str] | Non
 def _bag_with_error(line_id: int, message: str, typed: dict[int, str]) -> Response:
     """Show the bag again with the message beside the line and what was typed kept."""
     if wants_fragment():
-        body = Markup(_bag_block({line_id: message}, typed))  # noqa: S704 (rendered HTML)
-        body += get_template_attribute("_macros/bag.html", "status")(message, oob=True)
+        body = _bag_block({line_id: message}, typed)
+        body += render_block(ANSWERS, "status", message=message)
         return _no_store(make_response(body, 400))
     return _render_bag(errors={line_id: message}, typed=typed, status=400)
 
@@ -383,8 +372,8 @@ def toggle_wishlist() -> Response:
         if request.form.get("variant") == "wishlist":
             return _changed(_wishlist_block(), message)
         variant = "detail" if request.form.get("variant") == "detail" else "card"
-        part = get_template_attribute("_macros/bag.html", "wishlist_toggle")(
-            offer, saved, next_url, variant
+        part = render_block(
+            ANSWERS, "wishlist_form", offer=offer, saved=saved, next_url=next_url, variant=variant
         )
         return _changed(part, message)
     return _redirect(next_url, message)
