@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import re
 import secrets
 import stat
 import tempfile
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import brotli
-from flask import Flask, Response, g, request
-from flask_limiter.errors import RateLimitExceeded
-from flask_wtf.csrf import CSRFError
+from flask import Flask
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import mail, origin, urls
+from shop import errors, headers, mail, origin, urls
 from shop.bag import offer_forms
-from shop.bag.services import Counts
 from shop.catalog import shelf
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
-from shop.errors import RETRY_AFTER, expired_form, render_error
 from shop.extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
 from shop.hosts import HostGuard, allowed_hosts
 from shop.sessions import ServerSessionInterface, refuse_unread_session
 from shop.urls import absolute_url
-from shop.web import BoundedInt, format_money, limit_retry_text
+from shop.web import BoundedInt, format_money
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -58,8 +49,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_config(app, test_config)
     register_extensions(app)
     register_blueprints(app)
-    register_errors(app)
-    register_headers(app)
+    errors.init_app(app)
+    headers.init_app(app)
     register_templates(app)
     urls.init_app(app)
     shelf.init_app(app)
@@ -253,176 +244,6 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(pages_bp)
-
-
-# ---------------------------------------------------------------- errors
-
-
-def register_errors(app: Flask) -> None:
-    """Styled error pages; an htmx request gets the message as a fragment."""
-
-    @app.errorhandler(HTTPException)
-    def handle_http_error(error: HTTPException) -> Response:
-        if isinstance(error, RateLimitExceeded) and error.response is not None:
-            return error.response  # the view's own page (a form kept as typed)
-        code = error.code or 500
-        # A description given with abort() is meant for the visitor; Werkzeug's defaults
-        # are replaced by the shop's own wording.
-        detail = error.description if error.description != type(error).description else None
-        if isinstance(error, CSRFError):
-            return expired_form()
-        if isinstance(error, RateLimitExceeded):
-            detail = limit_retry_text()
-        response = render_error(code, detail)
-        for name, value in error.get_headers():
-            if name.lower() not in {"content-type", "content-length"}:
-                response.headers[name] = value
-        return response
-
-    def busy(error: BaseException) -> Response:
-        app.logger.warning("database unavailable: %s", " ".join(str(error).split())[:300])
-        # The session is not saved after this answer (shop/sessions.py): it would only
-        # wait for the same database again. The page itself asks nothing of the database:
-        # empty counters, and no customer to load.
-        g.database_unavailable = True
-        g.bag_counts = Counts(0, 0)
-        g.wishlist_ids = frozenset()
-        if "_login_user" not in g:
-            g._login_user = login_manager.anonymous_user()
-        with contextlib.suppress(Exception):
-            db.session.rollback()
-        response = render_error(503)
-        response.headers["Retry-After"] = str(RETRY_AFTER)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @app.errorhandler(DBAPIError)
-    def handle_database_error(error: DBAPIError) -> Response:
-        if database_unavailable(error):
-            return busy(error)
-        app.logger.error("database error", exc_info=error)
-        return render_error(500)
-
-    @app.errorhandler(InternalServerError)
-    def handle_server_error(error: InternalServerError) -> Response:
-        # Errors outside the view (opening or saving the session) arrive here wrapped.
-        original = getattr(error, "original_exception", None)
-        if database_unavailable(original):
-            return busy(original)
-        return render_error(500)
-
-    @app.before_request
-    def refuse_long_query() -> None:
-        if len(request.query_string) > app.config["MAX_QUERY_LENGTH"]:
-            raise RequestURITooLarge()
-
-
-# ---------------------------------------------------------------- headers
-
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'self'; object-src 'none'"
-)
-YEAR = 365 * 24 * 3600
-
-
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-
-
-def request_id() -> str:
-    """This request's id: the proxy's X-Request-ID when it looks like one, else a new one.
-    Sent back in X-Request-ID and written in gunicorn's access log (gunicorn.conf.py)."""
-    if "request_id" not in g:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
-    return g.request_id
-
-
-def register_headers(app: Flask) -> None:
-    """Security headers on every answer; content-hashed static URLs cached for a year."""
-    hashes: dict[str, tuple[float, str]] = {}
-    # Brotli at its best level, once per file version: Flask-Compress would compress each
-    # static answer again, at a fast level, as it streams (htmx alone is 52 KB), and has no
-    # cache for streamed answers. Immutable files are worth compressing hard once.
-    squeezed: dict[tuple[str, str], bytes] = {}
-    # form-action also governs where a form's redirect may lead: the checkout and "Pay now"
-    # answer 303 to Stripe Checkout, so its origin is allowed when Stripe is configured.
-    csp = CSP
-    if app.config.get("STRIPE_SECRET_KEY"):
-        origin = app.config["STRIPE_CHECKOUT_ORIGIN"]
-        csp = CSP.replace("form-action 'self';", f"form-action 'self' {origin};")
-
-    def _brotli_static(response: Response, filename: str, digest: str | None) -> None:
-        if (
-            digest is None
-            or response.mimetype not in app.config["COMPRESS_MIMETYPES"]
-            or not request.accept_encodings["br"]
-            or "Content-Encoding" in response.headers
-        ):
-            return
-        body = squeezed.get((filename, digest))
-        if body is None:
-            raw = (Path(app.static_folder or "") / filename).read_bytes()
-            body = squeezed[(filename, digest)] = brotli.compress(raw, quality=11)
-        response.direct_passthrough = False
-        response.set_data(body)
-        response.headers["Content-Encoding"] = "br"
-        response.vary.add("Accept-Encoding")
-        etag, weak = response.get_etag()
-        if etag:
-            response.set_etag(f"{etag}-br", weak=weak)
-        response.headers.pop("Accept-Ranges", None)  # ranges would be of the raw file
-        response.make_conditional(request)
-
-    def static_hash(filename: str) -> str | None:
-        # Flask has no content-hashed static URLs; Flask-Static-Digest needs a build step
-        # and a manifest. A hash computed on first use (again when the file changes) is enough.
-        cached = hashes.get(filename)
-        if cached is not None and not app.debug:
-            return cached[1]  # served files do not change under a running server
-        path = Path(app.static_folder or "") / filename
-        try:
-            mtime = path.stat().st_mtime
-        except OSError:
-            return None
-        if cached is None or cached[0] != mtime:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-            cached = hashes[filename] = (mtime, digest)
-        return cached[1]
-
-    @app.url_defaults
-    def add_static_hash(endpoint: str, values: dict[str, Any]) -> None:
-        if endpoint == "static" and "filename" in values and "v" not in values:
-            digest = static_hash(values["filename"])
-            if digest:
-                values["v"] = digest
-
-    @app.after_request
-    def set_headers(response: Response) -> Response:
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["HTTPS"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        headers["X-Request-ID"] = request_id()
-        if response.mimetype == "text/html":
-            # Every page carries the visitor's CSRF token (and counters): no shared cache may
-            # keep one, and the browser asks again before reusing its own copy.
-            headers.setdefault("Cache-Control", "private, no-cache")
-        if request.endpoint == "static" and response.status_code == 200:
-            filename = (request.view_args or {}).get("filename", "")
-            digest = static_hash(filename)
-            if request.args.get("v") and request.args.get("v") == digest:
-                response.headers["Cache-Control"] = f"public, max-age={YEAR}, immutable"
-                _brotli_static(response, filename, digest)
-            else:
-                response.headers["Cache-Control"] = "no-cache"
-        return response
 
 
 # ---------------------------------------------------------------- templates

@@ -1,17 +1,23 @@
-"""Error pages: the shop's wording for each status, an htmx fragment or a whole page, and
-the page for a form whose session had ended."""
+"""Error pages and their handlers: the shop's wording for each status, an htmx fragment or
+a whole page, the 503 page while the database is unreachable, and the page for a form whose
+session had ended."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from urllib.parse import urlsplit
 
-from flask import Response, make_response, render_template, request, url_for
-from flask_wtf.csrf import generate_csrf
+from flask import Flask, Response, g, make_response, render_template, request, url_for
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestURITooLarge
 
-from shop.extensions import htmx
-from shop.web import render_page, safe_next
+from shop.db import database_unavailable
+from shop.extensions import db, htmx
+from shop.web import limit_retry_text, render_page, safe_next
 
 ERROR_TEXT = {
     400: ("Bad request", "The request could not be understood. Check the address or the form."),
@@ -90,3 +96,58 @@ def expired_form() -> Response:
     response = make_response(body, 400)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def init_app(app: Flask) -> None:
+    """Styled error pages; an htmx request gets the message as a fragment."""
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error: HTTPException) -> Response:
+        if isinstance(error, RateLimitExceeded) and error.response is not None:
+            return error.response  # the view's own page (a form kept as typed)
+        code = error.code or 500
+        # A description given with abort() is meant for the visitor; Werkzeug's defaults
+        # are replaced by the shop's own wording.
+        detail = error.description if error.description != type(error).description else None
+        if isinstance(error, CSRFError):
+            return expired_form()
+        if isinstance(error, RateLimitExceeded):
+            detail = limit_retry_text()
+        response = render_error(code, detail)
+        for name, value in error.get_headers():
+            if name.lower() not in {"content-type", "content-length"}:
+                response.headers[name] = value
+        return response
+
+    def busy(error: BaseException) -> Response:
+        app.logger.warning("database unavailable: %s", " ".join(str(error).split())[:300])
+        # The session is not saved after this answer (shop/sessions.py): it would only
+        # wait for the same database again. The page asks nothing of the database: with
+        # this mark the counters read as empty (bag) and no customer is loaded (accounts).
+        g.database_unavailable = True
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        response = render_error(503)
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(error: DBAPIError) -> Response:
+        if database_unavailable(error):
+            return busy(error)
+        app.logger.error("database error", exc_info=error)
+        return render_error(500)
+
+    @app.errorhandler(InternalServerError)
+    def handle_server_error(error: InternalServerError) -> Response:
+        # Errors outside the view (opening or saving the session) arrive here wrapped.
+        original = getattr(error, "original_exception", None)
+        if database_unavailable(original):
+            return busy(original)
+        return render_error(500)
+
+    @app.before_request
+    def refuse_long_query() -> None:
+        if len(request.query_string) > app.config["MAX_QUERY_LENGTH"]:
+            raise RequestURITooLarge()

@@ -29,9 +29,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from shop import RETRY_AFTER
 from shop.config import Defaults
 from shop.db import BUSY_TIMEOUT_MS
+from shop.errors import RETRY_AFTER
 from shop.orders.models import Order
 from shop.payments.services import MAX_NETWORK_RETRIES, PaymentUnavailable
 from tests.conftest import PG_URL, fresh_database, migrated_database

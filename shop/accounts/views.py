@@ -62,6 +62,8 @@ FORM_EXPIRED = "This form had expired, so nothing was done. Check it and send it
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """The signed-in customer of a session (Flask-Login stores the id as text)."""
+    if g.get("database_unavailable"):  # the 503 page asks nothing of the database
+        return None
     return services.get_user(int(user_id)) if user_id.isdigit() else None
 
 

@@ -80,7 +80,9 @@ def _load_visitor_state() -> None:
     # Counters and wishlist marks come from one statement, read once per request.
     if "bag_counts" in g:
         return
-    if _has_state():
+    if g.get("database_unavailable"):  # the 503 page: empty counters, no query
+        g.bag_counts, g.wishlist_ids = Counts(0, 0), frozenset()
+    elif _has_state():
         g.bag_counts, g.wishlist_ids = services.visitor_state(current_owner())
     else:
         g.bag_counts, g.wishlist_ids = Counts(0, 0), frozenset()
