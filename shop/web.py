@@ -25,6 +25,10 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+# The HTTP status of each kind of domain error (shop/bag, shop/checkout services).
+ERROR_STATUS = {"missing": 404, "invalid": 400, "conflict": 409}
+
+
 def wants_fragment() -> bool:
     """Whether this request is an htmx swap (not a boosted navigation) and wants a fragment."""
     return bool(htmx) and not htmx.boosted

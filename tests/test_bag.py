@@ -70,7 +70,7 @@ def test_unknown_or_inactive_offer_cannot_be_added(app):
         for slug in ("nope", DENIM, "", "../x"):
             with pytest.raises(BagError) as error:
                 services.add_to_bag(ALICE, slug, 1, "t" * 16)
-            assert error.value.status == 404
+            assert error.value.kind == "missing"
         assert services.counts(ALICE).bag == 0
 
 
@@ -99,7 +99,7 @@ def test_owners_never_see_or_change_each_others_lines(app):
         ):
             with pytest.raises(BagError) as error:
                 change()
-            assert error.value.status == 404
+            assert error.value.kind == "missing"
         assert services.clear_bag(BOB) == 0
         assert services.bag_lines(BOB) == []
         assert services.counts(ALICE).bag == 2
@@ -120,7 +120,7 @@ def test_wishlist_set_is_idempotent_and_move_goes_to_the_bag(app):
         assert services.counts(ALICE) == services.Counts(bag=3, wishlist=0)
         with pytest.raises(BagError) as error:
             services.move_to_bag(ALICE, DENIM, "v" * 16)
-        assert error.value.status == 404
+        assert error.value.kind == "missing"
         assert services.counts(ALICE).bag == 3  # the failed move added nothing
 
 

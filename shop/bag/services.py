@@ -40,11 +40,12 @@ class Owner:
 
 
 class BagError(Exception):
-    """A change that cannot be made; ``status`` is the HTTP status to answer with."""
+    """A change that cannot be made. ``kind`` says why, in the domain's terms ("missing":
+    the offer, line or item is not there); the view maps it to an HTTP status."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, kind: str, message: str):
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.message = message
 
 
@@ -71,7 +72,7 @@ def _owned(model, owner: Owner):
 def _offer_or_404(slug: str) -> Offer:
     offer = get_offer(slug, tags=False)
     if offer is None:
-        raise BagError(404, "That offer is not available.")
+        raise BagError("missing", "That offer is not available.")
     return offer
 
 
@@ -182,7 +183,7 @@ def set_quantity(owner: Owner, line_id: int, quantity: int) -> BagLine:
             .values(quantity=quantity, updated_at=_now())
         )
         if result.rowcount == 0:
-            raise BagError(404, "That line is not in your bag.")
+            raise BagError("missing", "That line is not in your bag.")
     return db.session.get(BagLine, line_id)
 
 
@@ -193,7 +194,7 @@ def remove_line(owner: Owner, line_id: int) -> Offer:
             select(BagLine).where(BagLine.id == line_id, *_owned(BagLine, owner))
         )
         if line is None:
-            raise BagError(404, "That line is not in your bag.")
+            raise BagError("missing", "That line is not in your bag.")
         offer = line.offer
         db.session.delete(line)
     return offer
@@ -238,7 +239,7 @@ def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
             )
         ).rowcount
         if not removed:
-            raise BagError(404, "That offer is not in your wishlist.")
+            raise BagError("missing", "That offer is not in your wishlist.")
         added = _add(owner, offer, 1)
     return added
 

@@ -45,7 +45,7 @@ from shop.catalog import shelf
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
 from shop.sessions import ensure_stored, key_before_sign_in
-from shop.web import safe_next, wants_fragment
+from shop.web import ERROR_STATUS, safe_next, wants_fragment
 
 bp = Blueprint("bag", __name__)
 
@@ -256,7 +256,7 @@ def add() -> Response:
             _owner_for_change(), form.offer.data.strip(), form.quantity.data, form.token.data
         )
     except BagError as error:
-        return _refuse(error.status, error.message)
+        return _refuse(ERROR_STATUS[error.kind], error.message)
     message = _added_message(added)
     if wants_fragment():
         variant = "detail" if request.form.get("variant") == "detail" else "card"
@@ -301,7 +301,7 @@ def set_quantity(line_id: int) -> Response:
     try:
         line = services.set_quantity(_owner_for_change(), line_id, form.quantity.data)
     except BagError as error:
-        return _refuse(error.status, error.message)
+        return _refuse(ERROR_STATUS[error.kind], error.message)
     message = f"{line.offer.title}: quantity {line.quantity}"
     if wants_fragment():
         return _changed(_bag_block(), message)
@@ -336,7 +336,7 @@ def remove_line(line_id: int) -> Response:
     try:
         offer = services.remove_line(_owner_for_change(), line_id)
     except BagError as error:
-        return _refuse(error.status, error.message)
+        return _refuse(ERROR_STATUS[error.kind], error.message)
     message = f"Removed {offer.title} from your bag"
     if wants_fragment():
         return _changed(_bag_block(), message)
@@ -364,7 +364,7 @@ def toggle_wishlist() -> Response:
     try:
         offer = services.set_wishlist(_owner_for_change(), form.offer.data.strip(), saved)
     except BagError as error:
-        return _refuse(error.status, error.message)
+        return _refuse(ERROR_STATUS[error.kind], error.message)
     message = (
         f"Saved {offer.title} to your wishlist"
         if saved
@@ -395,7 +395,7 @@ def move_to_bag() -> Response:
     try:
         added = services.move_to_bag(_owner_for_change(), form.offer.data.strip(), form.token.data)
     except BagError as error:
-        return _refuse(error.status, error.message)
+        return _refuse(ERROR_STATUS[error.kind], error.message)
     if added.clamped and not added.repeated:
         message = _added_message(added) + f" {added.offer.title} left your wishlist."
     elif added.repeated:

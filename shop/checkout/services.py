@@ -35,11 +35,13 @@ DRAFT_LIMIT = 4000  # longest value a draft keeps (the largest field's limit)
 
 
 class CheckoutError(Exception):
-    """An order that cannot be placed as sent; ``status`` is the HTTP status to answer."""
+    """An order that cannot be placed as sent. ``kind`` says why: "invalid" (not a form of
+    the checkout), "conflict" (the bag, a price or the form itself changed or was spent); the
+    view maps it to an HTTP status."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(self, kind: str, message: str, field: str | None = None):
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.message = message
         self.field = field
 
@@ -57,7 +59,7 @@ def _owned(model, owner: Owner) -> tuple:
 
 def _draft_value(field: str, value: str | list[str]) -> str:
     if field not in DRAFT_FIELDS:
-        raise CheckoutError(400, "That is not a field of the checkout.")
+        raise CheckoutError("invalid", "That is not a field of the checkout.")
     if field in MULTI:
         return json.dumps(sorted({clean_text(str(item), 40) for item in value})[:20])
     text = value if isinstance(value, str) else (value[0] if value else "")
@@ -203,7 +205,9 @@ def _replayed(order: Order, owner: Owner, user_id: int | None) -> Placed:
         user_id is None or order.user_id != user_id
     ):
         # Someone else's token: say nothing about their order.
-        raise CheckoutError(409, "This form was already sent. Reload the checkout and try again.")
+        raise CheckoutError(
+            "conflict", "This form was already sent. Reload the checkout and try again."
+        )
     return Placed(order, False)
 
 
@@ -261,28 +265,29 @@ def place_order(
                 if existing is not None:
                     return _replayed(existing, owner, user_id)
             if not lines:
-                raise CheckoutError(409, "Your bag is empty, so there is nothing to order.")
+                raise CheckoutError("conflict", "Your bag is empty, so there is nothing to order.")
             if fingerprint(lines) != shown_fingerprint:
                 raise CheckoutError(
-                    409,
+                    "conflict",
                     "Your bag changed while this page was open. Check it below and send the "
                     "form again.",
                 )
             gone = [line.offer.title for line in lines if not line.offer.active]
             if gone:
                 raise CheckoutError(
-                    409, f"{', '.join(gone)} can no longer be ordered. Remove it from your bag."
+                    "conflict",
+                    f"{', '.join(gone)} can no longer be ordered. Remove it from your bag.",
                 )
             if changed_prices(lines) and not accept_prices:
                 raise CheckoutError(
-                    409,
+                    "conflict",
                     "Some prices changed since you added the offers. Check them and accept "
                     "the new prices to place the order.",
                     "confirm_prices",
                 )
             currencies = {line.offer.currency for line in lines}
             if len(currencies) != 1:
-                raise CheckoutError(409, "Order offers of one currency at a time.")
+                raise CheckoutError("conflict", "Order offers of one currency at a time.")
             moment = _now()
             order = Order(
                 reference=orders.new_reference(),

@@ -40,7 +40,7 @@ from shop.errors import expired_form
 from shop.orders import services as orders
 from shop.payments import services as payments
 from shop.sessions import ensure_stored, key_before_sign_in
-from shop.web import go_to, retry_in_words
+from shop.web import ERROR_STATUS, go_to, retry_in_words
 
 bp = Blueprint("checkout", __name__)
 
@@ -159,8 +159,8 @@ def place() -> Response:
             return redirect(url_for("catalog.list_offers"), 303)
         if error.field:
             form[error.field].errors = [*form[error.field].errors, error.message]
-            return _page(form, error.status)
-        return _page(form, error.status, error.message)
+            return _page(form, ERROR_STATUS[error.kind])
+        return _page(form, ERROR_STATUS[error.kind], error.message)
     order = placed.order
     if placed.created:
         throttle.count(limits)
