@@ -48,7 +48,7 @@ def test_add_is_one_atomic_upsert_and_clamps_at_ten(app):
         third = services.add_to_bag(ALICE, HAT, 7, "v" * 16)
         assert (third.quantity, third.clamped) == (10, True)
         assert len(services.bag_lines(ALICE)) == 1
-        assert services.counts(ALICE).bag == 10
+        assert services.counts(ALICE).bag_quantity == 10
 
 
 def test_add_remembers_the_price_when_first_added(app):
@@ -71,7 +71,7 @@ def test_unknown_or_inactive_offer_cannot_be_added(app):
             with pytest.raises(BagError) as error:
                 services.add_to_bag(ALICE, slug, 1, "t" * 16)
             assert error.value.kind == "missing"
-        assert services.counts(ALICE).bag == 0
+        assert services.counts(ALICE).bag_quantity == 0
 
 
 def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app, monkeypatch):
@@ -81,11 +81,11 @@ def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app, monkeypa
         services.add_to_bag(ALICE, HAT, 1, "t" * 16)
         again = services.add_to_bag(ALICE, HAT, 1, "t" * 16)
         assert again.repeated and again.quantity == 1
-        assert services.counts(ALICE).bag == 1
+        assert services.counts(ALICE).bag_quantity == 1
         later = datetime.now(UTC) + services.REPEAT_WINDOW + timedelta(seconds=1)
         monkeypatch.setattr(services, "_now", lambda: later)
         assert not services.add_to_bag(ALICE, HAT, 1, "t" * 16).repeated
-        assert services.counts(ALICE).bag == 2
+        assert services.counts(ALICE).bag_quantity == 2
 
 
 def test_owners_never_see_or_change_each_others_lines(app):
@@ -102,26 +102,26 @@ def test_owners_never_see_or_change_each_others_lines(app):
             assert error.value.kind == "missing"
         assert services.clear_bag(BOB) == 0
         assert services.bag_lines(BOB) == []
-        assert services.counts(ALICE).bag == 2
+        assert services.counts(ALICE).bag_quantity == 2
 
 
 def test_wishlist_set_is_idempotent_and_move_goes_to_the_bag(app):
     with app.app_context():
         services.set_wishlist(ALICE, DENIM, True)
         services.set_wishlist(ALICE, DENIM, True)
-        assert services.counts(ALICE).wishlist == 1
+        assert services.counts(ALICE).wishlist_offers == 1
         services.set_wishlist(ALICE, DENIM, False)
         services.set_wishlist(ALICE, DENIM, False)
-        assert services.counts(ALICE).wishlist == 0
+        assert services.counts(ALICE).wishlist_offers == 0
         services.set_wishlist(ALICE, DENIM, True)
         services.add_to_bag(ALICE, DENIM, 2, "t" * 16)
         moved = services.move_to_bag(ALICE, DENIM, "u" * 16)
         assert moved.quantity == 3
-        assert services.counts(ALICE) == services.Counts(bag=3, wishlist=0)
+        assert services.counts(ALICE) == services.Counts(bag_quantity=3, wishlist_offers=0)
         with pytest.raises(BagError) as error:
             services.move_to_bag(ALICE, DENIM, "v" * 16)
         assert error.value.kind == "missing"
-        assert services.counts(ALICE).bag == 3  # the failed move added nothing
+        assert services.counts(ALICE).bag_quantity == 3  # the failed move added nothing
 
 
 def test_purge_removes_only_anonymous_leftovers(app, runner):

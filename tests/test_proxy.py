@@ -146,8 +146,11 @@ def test_the_shop_sees_https_and_the_real_host(proxied):
     # Links are absolute https links to the public host.
     assert 'href="https://shop.example/"' in response.body.decode()
     # nginx's request id is the shop's: the one nginx logged for this request.
-    logged = access_log.read_text().split()
-    assert response.getheader("X-Request-ID") == logged[-1]
+    # (nginx writes its log line after the answer: under load it may come a moment later.)
+    deadline = time.monotonic() + 5
+    while not (logged := access_log.read_text().split()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert logged and response.getheader("X-Request-ID") == logged[-1]
 
 
 def test_rate_limits_count_the_forwarded_client(proxied):

@@ -354,10 +354,11 @@ def merge(visitor: Owner, customer: Owner) -> Merged:
 
 @dataclass(frozen=True)
 class Counts:
-    """What the header counters show."""
+    """What the header counters show: the bag's total quantity (3 of one offer count 3) and
+    how many offers the wishlist holds."""
 
-    bag: int
-    wishlist: int
+    bag_quantity: int
+    wishlist_offers: int
 
 
 _KIND, _ID = bindparam("kind"), bindparam("id")
