@@ -27,8 +27,8 @@ from shop.accounts.models import User
 from shop.bag.models import BagLine, WishlistItem
 from shop.extensions import db
 from shop.sessions import JOIN_WINDOW, SessionRecord, now, session_key
-from tests.pagetext import page_text
-from tests.shopper import Shopper
+from tests.support.pagetext import page_text
+from tests.support.shopper import Shopper
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "a different long passphrase 7"

@@ -83,7 +83,7 @@ def _int_routes(app) -> list[tuple[str, str, list[str]]]:
 def test_every_int_route_refuses_numbers_out_of_range(app, client, number):
     """2^63, 2^64 and -1 in any ``<int:...>`` part: a 4xx, never an overflow into the
     database (whose integers have 64 bits)."""
-    from tests.shopper import Shopper
+    from tests.support.shopper import Shopper
 
     shopper = Shopper(client)
     shopper.add("r2-bucket-hat")  # a visitor with a stored session and a bag line

@@ -14,7 +14,7 @@ from shop.bag.services import BagError, Owner
 from shop.catalog.models import Offer
 from shop.extensions import db
 from shop.sessions import SessionRecord, now
-from tests.shopper import Shopper
+from tests.support.shopper import Shopper
 
 HAT, DENIM, JACKET = "r2-bucket-hat", "durable-object-denim", "five-me-flare-jacket"
 ALICE, BOB = Owner("session", "a" * 64), Owner("session", "b" * 64)

@@ -12,8 +12,8 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from shop.catalog.services import DEFAULT_CATALOG
-from tests.conftest import fresh_database
-from tests.live import gunicorn, log_text
+from tests.support.database import fresh_database
+from tests.support.live import gunicorn, log_text
 
 EXTRA = """
 [[offers]]

@@ -17,8 +17,8 @@ from shop.catalog.models import Offer
 from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders.models import Order
-from tests.pagetext import page_text
-from tests.shopper import HX, Shopper
+from tests.support.pagetext import page_text
+from tests.support.shopper import HX, Shopper
 from tests.test_accounts import outbox
 
 HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"

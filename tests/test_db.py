@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from shop.catalog.models import Offer
 from shop.db import begin_write, write_connection
 from shop.extensions import db
-from tests.conftest import PG_URL
+from tests.support.database import PG_URL
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite connection settings")
 

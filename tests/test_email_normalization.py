@@ -14,9 +14,9 @@ from sqlalchemy import func, select, text
 from shop.accounts.models import User
 from shop.accounts.services import email_problem, normalize_email
 from shop.extensions import db
-from tests.conftest import app_on_fresh_database
-from tests.pagetext import page_text
-from tests.shopper import HX, Shopper
+from tests.support.database import app_on_fresh_database
+from tests.support.pagetext import page_text
+from tests.support.shopper import HX, Shopper
 from tests.test_accounts import (
     NEW_PASSWORD,
     PASSWORD,

@@ -15,7 +15,7 @@ from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders.models import Order, OrderLine
 from shop.sessions import SessionRecord
-from tests.shopper import HX, Shopper
+from tests.support.shopper import HX, Shopper
 from tests.test_accounts import register, sign_in, signed_in
 from tests.test_checkout import checkout_page, place
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 
-from tests.pagetext import page_text
-from tests.shopper import HX, Shopper
+from tests.support.pagetext import page_text
+from tests.support.shopper import HX, Shopper
 from tests.test_checkout import GOOD, HAT, orders, page_form
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}

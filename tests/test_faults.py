@@ -34,11 +34,11 @@ from shop.db import BUSY_TIMEOUT_MS
 from shop.errors import RETRY_AFTER
 from shop.orders.models import Order
 from shop.payments.services import MAX_NETWORK_RETRIES, PaymentUnavailable
-from tests.conftest import PG_URL, fresh_database, migrated_database
-from tests.fakestripe import FakeStripe
-from tests.live import Answer, Browser, free_port, serve
-from tests.pagetext import page_text
-from tests.shopper import CHECKOUT_FORM
+from tests.support.database import PG_URL, fresh_database, migrated_database
+from tests.support.fakestripe import FakeStripe
+from tests.support.live import Answer, Browser, free_port, serve
+from tests.support.pagetext import page_text
+from tests.support.shopper import CHECKOUT_FORM
 
 SLUGS = [
     "five-me-flare-jacket",

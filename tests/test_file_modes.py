@@ -14,8 +14,8 @@ from flask_migrate import upgrade
 
 from shop import create_app
 from shop.extensions import db
-from tests.conftest import PG_URL, TEST_SECRET
-from tests.shopper import Shopper
+from tests.support.database import PG_URL, TEST_SECRET
+from tests.support.shopper import Shopper
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ import pytest
 from shop import create_app
 from shop.catalog.services import load_catalog
 from shop.extensions import db
-from tests.conftest import PG_URL, TEST_SECRET
-from tests.shopper import CHECKOUT_FORM, Shopper
+from tests.support.database import PG_URL, TEST_SECRET
+from tests.support.shopper import CHECKOUT_FORM, Shopper
 from tests.test_accounts import outbox, register, sign_out, unique_email
 
 PUBLIC = "https://shop.example"

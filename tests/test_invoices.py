@@ -13,8 +13,8 @@ from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import invoices, services
 from shop.orders.models import Invoice, Order
-from tests.pagetext import page_text
-from tests.shopper import Shopper
+from tests.support.pagetext import page_text
+from tests.support.shopper import Shopper
 from tests.test_checkout import HAT, checkout_page, orders, place
 from tests.test_orders_admin import add_order, admin, move  # noqa: F401 (fixture)
 
@@ -203,7 +203,7 @@ def test_old_hand_set_statuses_find_their_place_in_the_orders_life(tmp_path):
     """Migration 0010: "scheduled" is a call scheduled; "contacted" is paid or submitted."""
     from flask_migrate import downgrade, upgrade
 
-    from tests.conftest import app_on_fresh_database
+    from tests.support.database import app_on_fresh_database
 
     with app_on_fresh_database(tmp_path, "_statuses") as app, app.app_context():
         downgrade(revision="0009")

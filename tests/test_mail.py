@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from shop import create_app, mail
 from shop.extensions import db
-from tests.conftest import TEST_SECRET
+from tests.support.database import TEST_SECRET
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
 USER, PASSWORD = "shop-relay", "correct horse battery staple"

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from shop.extensions import db
-from tests.conftest import app_on_fresh_database
+from tests.support.database import app_on_fresh_database
 
 SEARCH_COLUMNS = {"search_tags", "search_vector"}
 

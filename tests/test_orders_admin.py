@@ -21,7 +21,7 @@ from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders.models import Order, OrderEvent, OrderLine
 from shop.orders.services import new_reference
-from tests.pagetext import page_text
+from tests.support.pagetext import page_text
 
 PASSWORD = "correct horse battery staple"
 LINES = (("Edge architecture review", 450000, 2), ("R2 migration plan", 1250, 1))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pagetext import fold, page_text
+from tests.support.pagetext import fold, page_text
 
 SEED = Path(__file__).parent / "seed" / "storefront-page.txt"
 SLUGS = [

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.shopper import Shopper
+from tests.support.shopper import Shopper
 
 PAGES = {
     "/privacy": "Privacy notice",

@@ -1,7 +1,8 @@
 """Stripe Checkout: starting a session, the webhook, the success and cancel pages, Pay now.
 
 Real HTTP all the way: the shop's real stripe library talks to a local fake Stripe
-(tests/fakestripe.py) on a free port, and webhook deliveries are signed as Stripe signs them.
+(tests/support/fakestripe.py) on a free port, and webhook deliveries are signed as Stripe
+signs them.
 Orders are inserted directly (``make_order``), as the checkout would leave them.
 """
 
@@ -31,8 +32,8 @@ from shop.orders.models import Order, OrderLine
 from shop.payments import services as payments
 from shop.payments.models import StripeEvent
 from shop.sessions import session_key
-from tests.fakestripe import FakeStripe, signed_event, unflatten
-from tests.shopper import Shopper
+from tests.support.fakestripe import FakeStripe, signed_event, unflatten
+from tests.support.shopper import Shopper
 
 API_KEY = "sk_test_fake_" + "4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_" + "fake0signing0secret0for0tests"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.conftest import fresh_database
-from tests.live import free_port, gunicorn
+from tests.support.database import fresh_database
+from tests.support.live import free_port, gunicorn
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 NGINX = shutil.which("nginx") or next(

@@ -28,8 +28,8 @@ from limits.strategies import (
 
 from shop import ratelimit_storage
 from shop.ratelimit_storage import SQLiteFileStorage, file_uri
-from tests.conftest import fresh_database
-from tests.live import Browser, Server, serve
+from tests.support.database import fresh_database
+from tests.support.live import Browser, Server, serve
 
 # ---------------------------------------------------------------- helpers
 

@@ -21,8 +21,8 @@ from shop.catalog.services import load_catalog
 from shop.extensions import db
 from shop.search import services
 from shop.search.services import highlight, parse_query, search
-from tests.conftest import PG_URL
-from tests.pagetext import page_text
+from tests.support.database import PG_URL
+from tests.support.pagetext import page_text
 
 JACKET, DENIM = "five-me-flare-jacket", "durable-object-denim"
 KIT, HAT = "realtime-websocket-sync-kit", "r2-bucket-hat"
@@ -726,7 +726,7 @@ def test_the_migration_goes_down_and_up_again(tmp_path):
     from flask_migrate import downgrade, upgrade
 
     from shop import create_app
-    from tests.conftest import TEST_SECRET, create_schema, worker_schema
+    from tests.support.database import TEST_SECRET, create_schema, worker_schema
 
     url = create_schema(worker_schema("_search")) if PG_URL else f"sqlite:///{tmp_path}/m.sqlite3"
     app = create_app(

@@ -166,7 +166,7 @@ def test_a_post_from_another_origin_is_refused_whatever_its_token(form_app, head
 
 
 def test_a_cross_origin_add_to_bag_changes_nothing(client):
-    from tests.shopper import Shopper
+    from tests.support.shopper import Shopper
 
     shopper = Shopper(client)
     response = client.post(

@@ -15,7 +15,7 @@ from sqlalchemy import event, func, select
 from shop import create_app
 from shop.extensions import db
 from shop.sessions import JOIN_WINDOW, SessionRecord, now, regenerate, session_key
-from tests.shopper import CHECKOUT_FORM, Shopper
+from tests.support.shopper import CHECKOUT_FORM, Shopper
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from shop.catalog import shelf
 from shop.catalog.models import CatalogVersion, Offer
 from shop.catalog.services import stored_version
 from shop.extensions import db
-from tests.conftest import TEST_SECRET
-from tests.pagetext import page_text
-from tests.shopper import Shopper
+from tests.support.database import TEST_SECRET
+from tests.support.pagetext import page_text
+from tests.support.shopper import Shopper
 
 HAT = "r2-bucket-hat"
 PAGES = ["/", "/offers", f"/offers/{HAT}", "/offers?tag=R2", "/search?q=sync"]

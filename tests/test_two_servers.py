@@ -1,6 +1,6 @@
 """Two gunicorn servers behind one PostgreSQL schema and one Redis, as several app servers
 run in production: a visitor's bag, sign-in and sign-out, the sign-in rate limit and a paid
-order hold whichever server answers. Real HTTP only (tests.live.Browser), no test client.
+order hold whichever server answers. Real HTTP only (tests.support.live.Browser), no test client.
 
 Needs SHOP_TEST_DATABASE_URL (PostgreSQL: SQLite is one machine's database) and
 SHOP_TEST_REDIS_URL; CI's PostgreSQL run sets both.
@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from shop.orders.models import Order
 from shop.payments.models import StripeEvent
-from tests.conftest import PG_URL, fresh_database
-from tests.fakestripe import FakeStripe, signed_event
-from tests.live import Browser, gunicorn, log_text
-from tests.pagetext import page_text
-from tests.shopper import CHECKOUT_FORM
+from tests.support.database import PG_URL, fresh_database
+from tests.support.fakestripe import FakeStripe, signed_event
+from tests.support.live import Browser, gunicorn, log_text
+from tests.support.pagetext import page_text
+from tests.support.shopper import CHECKOUT_FORM
 
 REDIS_URL = os.environ.get("SHOP_TEST_REDIS_URL")
 

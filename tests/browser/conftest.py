@@ -7,54 +7,14 @@ each worker process.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import fresh_database
-from tests.live import ServerFailed, gunicorn
-
-CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 375, "height": 812}
-AXE_OPTIONS = {
-    "runOnly": {
-        "type": "tag",
-        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
-    },
-    "resultTypes": ["violations"],
-}
-
-# Collects what a CSP violation reports; the init script runs outside the page's CSP.
-CSP_LISTENER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(
-    `${event.violatedDirective} blocked ${event.blockedURI || "inline"} ` +
-    `at ${event.sourceFile || document.URL}:${event.lineNumber}`
-  );
-});
-"""
-
-FINISH_ANIMATIONS = """
-() => Promise.all(
-  document.getAnimations()
-    .filter((animation) => animation.effect.getComputedTiming().endTime !== Infinity)
-    .map((animation) => animation.finished.catch(() => null))
-)
-"""
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, CSP_LISTENER, DESKTOP, MOBILE, watch
+from tests.support.database import fresh_database
+from tests.support.live import ServerFailed, gunicorn
 
 
 @pytest.fixture(scope="session")
@@ -78,21 +38,6 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def _watch(page: Page) -> Page:
-    """Record the page's console errors, uncaught exceptions and CSP violations."""
-    errors: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            where = message.location.get("url", "")
-            errors.append(f"console: {message.text} ({where})")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
-    page.console_errors = errors  # type: ignore[attr-defined]
-    return page
-
-
 @pytest.fixture
 def new_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:
     """A factory of pages, each in a fresh context (no shared cookies), closed after the test."""
@@ -102,7 +47,7 @@ def new_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]
         context = browser.new_context(viewport=viewport, base_url=live_server)
         context.add_init_script(CSP_LISTENER)
         contexts.append(context)
-        return _watch(context.new_page())
+        return watch(context.new_page())
 
     yield make
     for context in contexts:
@@ -119,32 +64,3 @@ def page(new_page: Callable[..., Page]) -> Page:
 def mobile_page(new_page: Callable[..., Page]) -> Page:
     """A phone-sized page (375x812)."""
     return new_page(MOBILE)
-
-
-def console_errors(page: Page) -> list[str]:
-    """The console errors, uncaught exceptions and CSP violations the page has seen so far."""
-    found = list(page.console_errors)  # type: ignore[attr-defined]
-    found += [f"csp: {v}" for v in page.evaluate("window.__cspViolations || []")]
-    return found
-
-
-def assert_no_axe_violations(page: Page) -> None:
-    """Run axe-core (WCAG 2.0, 2.1 and 2.2, levels A and AA) and fail listing what it found."""
-    # Colours are measured as painted: let fade-ins (the status toast, the notice) finish.
-    page.evaluate(FINISH_ANIMATIONS)
-    results = Axe().run(page, options=AXE_OPTIONS)
-    violations = results.response["violations"]
-    if not violations:
-        return
-    lines = [f"{len(violations)} axe violation(s) on {page.url} ({page.viewport_size}):"]
-    for violation in violations:
-        lines.append(f"- {violation['id']} [{violation['impact']}]: {violation['help']}")
-        for node in violation["nodes"]:
-            target = " ".join(str(part) for part in node["target"])
-            summary = [
-                line.strip()
-                for line in node.get("failureSummary", "").splitlines()
-                if line.strip() and not line.startswith("Fix ")
-            ]
-            lines.append(f"    {target}: {'; '.join(summary)}")
-    pytest.fail("\n".join(lines), pytrace=False)

@@ -13,14 +13,14 @@ from playwright.sync_api import Locator, Page, expect
 from shop import create_app
 from shop.accounts.services import make_admin
 from shop.extensions import db
-from tests.browser.conftest import (
+from tests.support.browser import (
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,
     console_errors,
 )
-from tests.conftest import TEST_SECRET, fresh_database
-from tests.live import ServerFailed, gunicorn
+from tests.support.database import TEST_SECRET, fresh_database
+from tests.support.live import ServerFailed, gunicorn
 
 pytestmark = pytest.mark.browser
 

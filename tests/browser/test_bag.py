@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import CSP_LISTENER, DESKTOP, console_errors
+from tests.support.browser import CSP_LISTENER, DESKTOP, console_errors
 
 pytestmark = pytest.mark.browser
 

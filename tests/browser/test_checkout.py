@@ -23,17 +23,17 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 from sqlalchemy import create_engine, select
 
 from shop.orders.models import Order
-from tests.browser.conftest import (
+from tests.support.browser import (
     CSP_LISTENER,
     DESKTOP,
     MOBILE,
-    _watch,
     assert_no_axe_violations,
     console_errors,
+    watch,
 )
-from tests.conftest import fresh_database
-from tests.fakestripe import FakeStripe
-from tests.live import ServerFailed, gunicorn, log_text
+from tests.support.database import fresh_database
+from tests.support.fakestripe import FakeStripe
+from tests.support.live import ServerFailed, gunicorn, log_text
 
 pytestmark = pytest.mark.browser
 
@@ -125,7 +125,7 @@ def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
         )
         context.add_init_script(CSP_LISTENER)
         contexts.append(context)
-        return _watch(context.new_page())
+        return watch(context.new_page())
 
     yield make
     for context in contexts:

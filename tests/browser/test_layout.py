@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import CSP_LISTENER, DESKTOP, MOBILE, assert_no_axe_violations
 from tests.browser.test_accounts import (  # noqa: F401 (live_server: this module's shop)
     ADMIN_EMAIL,
     PASSWORD,
@@ -31,6 +30,7 @@ from tests.browser.test_checkout import (
     fill_without_javascript,
     submit,
 )
+from tests.support.browser import CSP_LISTENER, DESKTOP, MOBILE, assert_no_axe_violations
 
 pytestmark = pytest.mark.browser
 

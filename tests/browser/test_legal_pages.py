@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import DESKTOP, assert_no_axe_violations, console_errors
+from tests.support.browser import DESKTOP, assert_no_axe_violations, console_errors
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, Response
 
-from tests.browser.conftest import DESKTOP
+from tests.support.browser import DESKTOP
 
 KB = 1000
 HOME_BUDGET = 60 * KB

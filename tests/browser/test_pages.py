@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
+from tests.support.browser import (
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,

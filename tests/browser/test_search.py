@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import assert_no_axe_violations, console_errors
-from tests.conftest import fresh_database
-from tests.live import ServerFailed, gunicorn
+from tests.support.browser import assert_no_axe_violations, console_errors
+from tests.support.database import fresh_database
+from tests.support.live import ServerFailed, gunicorn
 
 pytestmark = pytest.mark.browser
 

@@ -1,0 +1,1 @@
+"""Helpers that unit, live-server and browser tests share; fixtures stay in conftest.py."""

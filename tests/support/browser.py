@@ -1,0 +1,93 @@
+"""Chromium for tests: where it is, how it starts, the page sizes, and the checks every
+browser test makes (console errors, CSP violations, axe-core)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import ConsoleMessage, Page
+
+CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 375, "height": 812}
+AXE_OPTIONS = {
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"],
+    },
+    "resultTypes": ["violations"],
+}
+
+# Collects what a CSP violation reports; the init script runs outside the page's CSP.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"} ` +
+    `at ${event.sourceFile || document.URL}:${event.lineNumber}`
+  );
+});
+"""
+
+FINISH_ANIMATIONS = """
+() => Promise.all(
+  document.getAnimations()
+    .filter((animation) => animation.effect.getComputedTiming().endTime !== Infinity)
+    .map((animation) => animation.finished.catch(() => null))
+)
+"""
+
+
+def watch(page: Page) -> Page:
+    """Record the page's console errors, uncaught exceptions and CSP violations."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "")
+            errors.append(f"console: {message.text} ({where})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    page.console_errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def console_errors(page: Page) -> list[str]:
+    """The console errors, uncaught exceptions and CSP violations the page has seen so far."""
+    found = list(page.console_errors)  # type: ignore[attr-defined]
+    found += [f"csp: {v}" for v in page.evaluate("window.__cspViolations || []")]
+    return found
+
+
+def assert_no_axe_violations(page: Page) -> None:
+    """Run axe-core (WCAG 2.0, 2.1 and 2.2, levels A and AA) and fail listing what it found."""
+    # Colours are measured as painted: let fade-ins (the status toast, the notice) finish.
+    page.evaluate(FINISH_ANIMATIONS)
+    results = Axe().run(page, options=AXE_OPTIONS)
+    violations = results.response["violations"]
+    if not violations:
+        return
+    lines = [f"{len(violations)} axe violation(s) on {page.url} ({page.viewport_size}):"]
+    for violation in violations:
+        lines.append(f"- {violation['id']} [{violation['impact']}]: {violation['help']}")
+        for node in violation["nodes"]:
+            target = " ".join(str(part) for part in node["target"])
+            summary = [
+                line.strip()
+                for line in node.get("failureSummary", "").splitlines()
+                if line.strip() and not line.startswith("Fix ")
+            ]
+            lines.append(f"    {target}: {'; '.join(summary)}")
+    pytest.fail("\n".join(lines), pytrace=False)
