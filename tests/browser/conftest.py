@@ -12,7 +12,13 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, CSP_LISTENER, DESKTOP, MOBILE, watch
+from tests.support.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    MOBILE,
+    page_factory,
+)
 from tests.support.database import fresh_database
 from tests.support.live import ServerFailed, gunicorn
 
@@ -41,17 +47,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def new_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:
     """A factory of pages, each in a fresh context (no shared cookies), closed after the test."""
-    contexts = []
-
-    def make(viewport: dict[str, int] = DESKTOP) -> Page:
-        context = browser.new_context(viewport=viewport, base_url=live_server)
-        context.add_init_script(CSP_LISTENER)
-        contexts.append(context)
-        return watch(context.new_page())
-
-    yield make
-    for context in contexts:
-        context.close()
+    with page_factory(browser) as make:
+        yield lambda viewport=DESKTOP: make(live_server, viewport)
 
 
 @pytest.fixture

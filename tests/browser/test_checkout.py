@@ -19,17 +19,16 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import Browser, Page, Response, expect
 from sqlalchemy import create_engine, select
 
 from shop.orders.models import Order
 from tests.support.browser import (
-    CSP_LISTENER,
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,
     console_errors,
-    watch,
+    page_factory,
 )
 from tests.support.database import fresh_database
 from tests.support.fakestripe import FakeStripe
@@ -117,19 +116,8 @@ def stripe_shop(
 @pytest.fixture
 def open_page(browser: Browser) -> Iterator[Callable[..., Page]]:
     """Pages on any of the shops, each in a fresh context, closed after the test."""
-    contexts: list[BrowserContext] = []
-
-    def make(base_url: str, viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
-        context = browser.new_context(
-            viewport=viewport, base_url=base_url, java_script_enabled=javascript
-        )
-        context.add_init_script(CSP_LISTENER)
-        contexts.append(context)
-        return watch(context.new_page())
-
-    yield make
-    for context in contexts:
-        context.close()
+    with page_factory(browser) as make:
+        yield make
 
 
 def orders_by_email(shop: Shop, email: str) -> list[tuple[str, str]]:

@@ -30,7 +30,12 @@ from tests.browser.test_checkout import (
     fill_without_javascript,
     submit,
 )
-from tests.support.browser import CSP_LISTENER, DESKTOP, MOBILE, assert_no_axe_violations
+from tests.support.browser import (
+    DESKTOP,
+    MOBILE,
+    assert_no_axe_violations,
+    page_factory,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -171,19 +176,8 @@ def assert_on_one_line(element, what: str, most: int = 1) -> None:
 @pytest.fixture
 def no_script_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:  # noqa: F811
     """Pages with JavaScript turned off, each in a fresh context, closed after the test."""
-    contexts = []
-
-    def make(viewport: dict[str, int] = DESKTOP) -> Page:
-        context = browser.new_context(
-            viewport=viewport, base_url=live_server, java_script_enabled=False
-        )
-        context.add_init_script(CSP_LISTENER)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
+    with page_factory(browser) as make:
+        yield lambda viewport=DESKTOP: make(live_server, viewport, javascript=False)
 
 
 # ---------------------------------------------------------------- 1. the header at every width

@@ -4,10 +4,12 @@ browser test makes (console errors, CSP violations, axe-core)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import ConsoleMessage, Page
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -91,3 +93,24 @@ def assert_no_axe_violations(page: Page) -> None:
             ]
             lines.append(f"    {target}: {'; '.join(summary)}")
     pytest.fail("\n".join(lines), pytrace=False)
+
+
+@contextmanager
+def page_factory(browser: Browser) -> Iterator[Callable[..., Page]]:
+    """``make(base_url, viewport, javascript)``: pages each in a fresh context (no shared
+    cookies), listening for CSP violations and console errors, all closed at the end."""
+    contexts: list[BrowserContext] = []
+
+    def make(base_url: str, viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
+        context = browser.new_context(
+            viewport=viewport, base_url=base_url, java_script_enabled=javascript
+        )
+        context.add_init_script(CSP_LISTENER)
+        contexts.append(context)
+        return watch(context.new_page())
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
