@@ -20,9 +20,10 @@ from shop.accounts.services import AccountError, find_user, make_admin, password
 from shop.bag.services import purge_anonymous
 from shop.catalog.services import CatalogError, load_catalog
 from shop.checkout.services import purge_anonymous_drafts
+from shop.clock import now
 from shop.orders.export import OrderFilter, write_csv
 from shop.orders.notifications import send_held
-from shop.orders.services import expire_pending, now
+from shop.orders.services import expire_pending
 from shop.sessions import purge_expired
 
 catalog_cli = AppGroup("catalog", help="Manage the offers.")

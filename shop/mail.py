@@ -29,7 +29,6 @@ import ssl
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, render_template
+
+from shop.clock import now
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def compose(to: str, subject: str, template: str, /, **context: Any) -> EmailMes
     message["From"] = sender
     message["To"] = to
     message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(now())
     message["Message-ID"] = make_msgid(domain=domain)
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -202,7 +203,7 @@ def _write_outbox(message: EmailMessage, outbox: Path) -> str:
         with os.fdopen(fd, "wb") as handle:
             # CRLF line ends, as the message would travel over SMTP.
             handle.write(message.as_bytes(policy=SMTP_POLICY))
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = now().strftime("%Y%m%dT%H%M%SZ")
         path = outbox / f"{stamp}-{secrets.token_hex(6)}.eml"
         os.replace(tmp, path)
     except BaseException:

@@ -50,6 +50,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
 
+from shop.clock import now
 from shop.db import database_unavailable, write_connection
 from shop.extensions import db
 
@@ -86,11 +87,6 @@ _CREATED = select(SessionRecord.created_at).where(SessionRecord.id == bindparam(
 # cookie id may still join it: the second click of a double click, or two first clicks in
 # flight at once, which the browser sent before it had the new cookie.
 JOIN_WINDOW = timedelta(seconds=10)
-
-
-def now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
 
 
 def session_key(sid: str) -> str:

@@ -25,8 +25,9 @@ from shop import mail
 from shop.accounts import services
 from shop.accounts.models import User
 from shop.bag.models import BagLine, WishlistItem
+from shop.clock import now
 from shop.extensions import db
-from shop.sessions import JOIN_WINDOW, SessionRecord, now, session_key
+from shop.sessions import JOIN_WINDOW, SessionRecord, session_key
 from tests.support.pagetext import page_text
 from tests.support.shopper import Shopper
 
@@ -511,7 +512,7 @@ def test_reset_link_sets_a_new_password_once(app, client, customer):
 def test_a_reset_link_expires_after_an_hour(app, client, customer, monkeypatch):
     _ask_reset(client, customer[0])
     link = reset_link(outbox(app)[0])
-    moment = services.now()
+    moment = now()
     monkeypatch.setattr(services, "now", lambda: moment + timedelta(minutes=59))
     assert client.get(link).status_code == 200
     monkeypatch.setattr(services, "now", lambda: moment + timedelta(minutes=61))

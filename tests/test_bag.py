@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -12,8 +12,9 @@ from shop.bag import services
 from shop.bag.models import BagLine, WishlistItem
 from shop.bag.services import BagError, Owner
 from shop.catalog.models import Offer
+from shop.clock import moved, now
 from shop.extensions import db
-from shop.sessions import SessionRecord, now
+from shop.sessions import SessionRecord
 from tests.support.shopper import Shopper
 
 HAT, DENIM, JACKET = "r2-bucket-hat", "durable-object-denim", "five-me-flare-jacket"
@@ -74,7 +75,7 @@ def test_unknown_or_inactive_offer_cannot_be_added(app):
         assert services.counts(ALICE).bag_quantity == 0
 
 
-def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app, monkeypatch):
+def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app):
     """The same form twice within moments is one click (a double click, a retry); the same
     page's button pressed again later (Back, a restored tab) is a new add."""
     with app.app_context():
@@ -82,9 +83,8 @@ def test_a_token_sent_again_at_once_changes_nothing_but_later_adds(app, monkeypa
         again = services.add_to_bag(ALICE, HAT, 1, "t" * 16)
         assert again.repeated and again.quantity == 1
         assert services.counts(ALICE).bag_quantity == 1
-        later = datetime.now(UTC) + services.REPEAT_WINDOW + timedelta(seconds=1)
-        monkeypatch.setattr(services, "_now", lambda: later)
-        assert not services.add_to_bag(ALICE, HAT, 1, "t" * 16).repeated
+        with moved(services.REPEAT_WINDOW + timedelta(seconds=1)):
+            assert not services.add_to_bag(ALICE, HAT, 1, "t" * 16).repeated
         assert services.counts(ALICE).bag_quantity == 2
 
 

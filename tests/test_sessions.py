@@ -13,8 +13,9 @@ from flask import session, url_for
 from sqlalchemy import event, func, select
 
 from shop import create_app
+from shop.clock import moved, now
 from shop.extensions import db
-from shop.sessions import JOIN_WINDOW, SessionRecord, now, regenerate, session_key
+from shop.sessions import JOIN_WINDOW, SessionRecord, regenerate, session_key
 from tests.support.shopper import CHECKOUT_FORM, Shopper
 
 
@@ -312,16 +313,15 @@ def test_the_second_click_of_a_double_click_lands_in_the_same_visit(app):
     }
 
 
-def test_a_planted_id_tried_later_gets_a_visit_of_its_own(app, monkeypatch):
+def test_a_planted_id_tried_later_gets_a_visit_of_its_own(app):
     planted = _planted(app, "handed out by the shop")
     victim = app.test_client()
     victim.set_cookie("shop_session", planted)
     Shopper(victim).add("r2-bucket-hat")
-    later = now() + JOIN_WINDOW + timedelta(seconds=1)
-    monkeypatch.setattr("shop.sessions.now", lambda: later)
     attacker = app.test_client()
     attacker.set_cookie("shop_session", planted)
-    Shopper(attacker).add("realtime-websocket-sync-kit")
+    with moved(JOIN_WINDOW + timedelta(seconds=1)):
+        Shopper(attacker).add("realtime-websocket-sync-kit")
     assert cookie(attacker).value not in (planted, cookie(victim).value)
     assert Shopper(victim).quantities() == {"r2-bucket-hat": 1}
     assert Shopper(attacker).quantities() == {"realtime-websocket-sync-kit": 1}

@@ -61,3 +61,10 @@ def test_signing_in_knows_nothing_of_bags_and_drafts():
     user_logged_in signal; the accounts views never call them."""
     names = imports(SHOP / "accounts" / "views.py")
     assert not {name for name in names if name.startswith(("shop.bag", "shop.checkout"))}
+
+
+def test_only_the_clock_reads_the_wall_clock():
+    """DESIGN.md: a clock that tests can move (shop/clock.py), never datetime.now() in shop/."""
+    for path in sorted(SHOP.rglob("*.py")):
+        if path.name != "clock.py":
+            assert "datetime.now(" not in path.read_text(), path

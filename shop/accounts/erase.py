@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import String, delete, func, literal, or_, select, update
 
@@ -29,6 +28,7 @@ from shop.accounts.models import User
 from shop.accounts.services import normalize_email
 from shop.bag.models import BagLine, WishlistItem
 from shop.checkout.models import DraftField
+from shop.clock import now
 from shop.db import begin_write
 from shop.extensions import db
 from shop.orders.models import Invoice, Order, OrderEvent
@@ -107,10 +107,6 @@ class Erasure:
 def counted(count: int, singular: str, plural: str | None = None) -> str:
     """ "1 session", "2 sessions"."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------- finding the customer
@@ -226,7 +222,7 @@ def _anonymise_orders(subject: Subject) -> Outcome:
                 email=placeholder,
                 user_id=None,
                 owner_id="",
-                updated_at=_now(),
+                updated_at=now(),
                 **dict.fromkeys(ERASED_TEXT_FIELDS, ""),
             )
             .execution_options(synchronize_session=False)

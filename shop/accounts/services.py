@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import re
 import unicodedata
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from shop.accounts.models import User
+from shop.clock import now
 from shop.db import write_transaction
 from shop.extensions import db
 
@@ -44,11 +44,6 @@ class AccountError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-
-def now() -> datetime:
-    """The current time, timezone-aware (tests move it to expire reset links)."""
-    return datetime.now(UTC)
 
 
 def normalize_email(value: str | None) -> str:

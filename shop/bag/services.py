@@ -7,7 +7,7 @@ Quantities change with ``INSERT … ON CONFLICT … DO UPDATE SET quantity = qua
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +26,7 @@ from sqlalchemy import (
 from shop.bag.models import MAX_QUANTITY, BagLine, UsedFormToken, WishlistItem
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
+from shop.clock import now
 from shop.db import built_once, upsert_insert, write_transaction
 from shop.extensions import db
 from shop.sessions import SessionRecord
@@ -61,10 +62,6 @@ class Added:
     repeated: bool = False
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _owned(model, owner: Owner):
     return (model.owner_type == owner.kind, model.owner_id == owner.id)
 
@@ -91,7 +88,7 @@ REPEAT_WINDOW = timedelta(seconds=5)
 def _spend_token(token: str) -> bool:
     """Record the form token. False: it was spent moments ago, so this is a repeat of that
     request, which must not change the bag a second time."""
-    moment = _now()
+    moment = now()
     spent = {"p_token": token, "p_moment": moment, "p_cutoff": moment - REPEAT_WINDOW}
     return _core(built_once(_build_spend), spent).scalar() is not None
 
@@ -149,7 +146,7 @@ def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
         "p_quantity": quantity,
         "p_price": offer.price_cents,
         "p_currency": offer.currency,
-        "p_moment": _now(),
+        "p_moment": now(),
     }
     now_quantity = _core(built_once(_build_add), values).scalar_one()
     # The statement above is what keeps the quantity right under concurrency; the
@@ -180,7 +177,7 @@ def set_quantity(owner: Owner, line_id: int, quantity: int) -> BagLine:
         result = db.session.execute(
             update(BagLine)
             .where(BagLine.id == line_id, *_owned(BagLine, owner))
-            .values(quantity=quantity, updated_at=_now())
+            .values(quantity=quantity, updated_at=now())
         )
         if result.rowcount == 0:
             raise BagError("missing", "That line is not in your bag.")
@@ -213,7 +210,7 @@ def set_wishlist(owner: Owner, slug: str, saved: bool) -> Offer:
         offer = _offer_or_404(slug)
         if saved:
             stmt = upsert_insert(WishlistItem).values(
-                owner_type=owner.kind, owner_id=owner.id, offer_id=offer.id, added_at=_now()
+                owner_type=owner.kind, owner_id=owner.id, offer_id=offer.id, added_at=now()
             )
             db.session.execute(
                 stmt.on_conflict_do_nothing(index_elements=["owner_type", "owner_id", "offer_id"])
@@ -306,7 +303,7 @@ def merge(visitor: Owner, customer: Owner) -> Merged:
                 )
             ).all()
         )
-        moment = _now()
+        moment = now()
         for row in moved:
             stmt = upsert_insert(BagLine).values(
                 owner_type=customer.kind,
@@ -422,7 +419,7 @@ def purge_anonymous(grace: timedelta = timedelta(hours=1)) -> int:
     Lines younger than ``grace`` are kept: their session row may still be on its way.
     Customers' bags are never touched. Returns how many rows were removed.
     """
-    moment = _now()
+    moment = now()
     live = select(SessionRecord.id).where(SessionRecord.expires_at > moment)
     removed = 0
     with write_transaction():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from shop.bag.models import BagLine
 from shop.bag.services import Owner
 from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI
 from shop.checkout.models import DraftField
+from shop.clock import now
 from shop.db import upsert_insert, write_transaction
 from shop.extensions import db
 from shop.orders import services as orders
@@ -44,10 +45,6 @@ class CheckoutError(Exception):
         self.kind = kind
         self.message = message
         self.field = field
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _owned(model, owner: Owner) -> tuple:
@@ -71,7 +68,7 @@ def _draft_value(field: str, value: str | list[str]) -> str:
 
 def _upsert_draft(owner: Owner, field: str, stored: str) -> None:
     stmt = upsert_insert(DraftField).values(
-        owner_type=owner.kind, owner_id=owner.id, field=field, value=stored, updated_at=_now()
+        owner_type=owner.kind, owner_id=owner.id, field=field, value=stored, updated_at=now()
     )
     db.session.execute(
         stmt.on_conflict_do_update(
@@ -100,7 +97,7 @@ def save_draft(owner: Owner, values: dict[str, str | list[str]]) -> None:
 def purge_anonymous_drafts(grace: timedelta = timedelta(hours=1)) -> int:
     """Drop the drafts of sessions that expired (a name and an email are not kept for a
     visitor who left). Customers' drafts stay. Returns how many fields were removed."""
-    moment = _now()
+    moment = now()
     live = select(SessionRecord.id).where(SessionRecord.expires_at > moment)
     with write_transaction():
         removed = db.session.execute(
@@ -288,7 +285,7 @@ def place_order(
             currencies = {line.offer.currency for line in lines}
             if len(currencies) != 1:
                 raise CheckoutError("conflict", "Order offers of one currency at a time.")
-            moment = _now()
+            moment = now()
             order = Order(
                 reference=orders.new_reference(),
                 checkout_token=token,

@@ -32,11 +32,12 @@ from sqlalchemy.orm import lazyload
 
 from shop.accounts.models import User
 from shop.accounts.views import admin_required
+from shop.clock import now
 from shop.extensions import db
 from shop.orders import services
 from shop.orders.export import QUERY_LIMIT, OrderFilter, iter_csv, utc
 from shop.orders.models import STATUS_LABELS, STATUSES, Order, OrderEvent
-from shop.orders.services import access_key, expire_pending, get_order, now
+from shop.orders.services import access_key, expire_pending, get_order
 from shop.text import clean_block, clean_text
 
 bp = Blueprint("orders_admin", __name__)

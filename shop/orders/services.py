@@ -12,12 +12,13 @@ import hmac
 import logging
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app, url_for
 from sqlalchemy import select, update
 
 from shop import mail
+from shop.clock import now
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import invoices, notifications
@@ -38,11 +39,6 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PENDING_FOR = timedelta(hours=24)  # then a pending_payment order expires
 _REFERENCE_RE = re.compile(rf"^EG-[{_ALPHABET}]{{4}}-[{_ALPHABET}]{{4}}$")
 _SESSION_ID_RE = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")  # Stripe's Checkout Session ids
-
-
-def now() -> datetime:
-    """The current time, timezone-aware."""
-    return datetime.now(UTC)
 
 
 def new_reference() -> str:

@@ -25,6 +25,7 @@ from flask import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shop import origin
+from shop.clock import now
 from shop.db import write_transaction
 from shop.extensions import csrf, db
 from shop.orders import services as orders
@@ -66,7 +67,7 @@ def _record(event_id: str, event_type: str, order_id: int | None) -> None:
     with write_transaction():
         db.session.execute(
             insert(StripeEvent)
-            .values(id=event_id, type=event_type, order_id=order_id, received_at=orders.now())
+            .values(id=event_id, type=event_type, order_id=order_id, received_at=now())
             .on_conflict_do_nothing(index_elements=["id"])
         )
 
