@@ -20,6 +20,7 @@ import secrets
 from typing import Any
 
 from flask import Flask, current_app, request
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from shop.catalog import shelf
@@ -43,8 +44,6 @@ def _draw(offer: Any, saved: bool, variant: str) -> tuple[str, ...]:
 
 def offer_forms(offer: Any, saved: bool, next_url: str, variant: str = "card") -> Markup:
     """Both forms of ``offer`` for this answer: its CSRF token, a fresh form token."""
-    from flask_wtf.csrf import generate_csrf
-
     kept: dict[tuple[Any, ...], tuple[str, ...]] = current_app.extensions[_KEY]
     key = (offer.slug, offer.title, saved, variant, request.script_root)
     parts = kept.get(key)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -93,22 +93,9 @@ _OFFERS = (
 def _load(version: int) -> Shelf:
     from shop.extensions import db
 
+    columns = [f.name for f in fields(ShelfOffer) if f.name != "tag_names"]
     offers = tuple(
-        ShelfOffer(
-            id=row.id,
-            slug=row.slug,
-            category=row.category,
-            title=row.title,
-            description=row.description,
-            code_file=row.code_file,
-            code_note=row.code_note,
-            image=row.image,
-            image_label=row.image_label,
-            image_alt=row.image_alt,
-            price_cents=row.price_cents,
-            currency=row.currency,
-            tag_names=tuple(row.tag_names),
-        )
+        ShelfOffer(**{name: getattr(row, name) for name in columns}, tag_names=tuple(row.tag_names))
         for row in db.session.scalars(_OFFERS)
     )
     seen: dict[str, str] = {}
