@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 from shop import create_app  # noqa: E402
 from shop.catalog.models import Offer, OfferTag  # noqa: E402
 from shop.extensions import db  # noqa: E402
-from shop.search.services import parse_query, search  # noqa: E402
+from shop.search.query import parse_query  # noqa: E402
+from shop.search.services import search  # noqa: E402
 
 QUERIES: dict[str, list[str]] = {
     "one word": ["durable", "websocket", "queues", "jacket", "r2"],

@@ -19,8 +19,10 @@ from sqlalchemy import delete, func, select, text, update
 from shop.catalog.models import Offer, OfferTag
 from shop.catalog.services import load_catalog
 from shop.extensions import db
-from shop.search import services
-from shop.search.services import highlight, parse_query, search
+from shop.search import engines, services
+from shop.search.query import parse_query
+from shop.search.services import search
+from shop.search.views import highlight
 from tests.support.database import PG_URL
 from tests.support.pagetext import page_text
 
@@ -259,7 +261,7 @@ def test_a_large_tier_is_ranked_window_by_window(app, tmp_path, monkeypatch):
     whole = found(app, "zephyr")
     assert whole[0] == "z-5" and sorted(whole) == [f"z-{n}" for n in range(7)]
 
-    monkeypatch.setattr(services, "SCORED_PER_WINDOW", 3)
+    monkeypatch.setattr(engines, "SCORED_PER_WINDOW", 3)
     windowed = found(app, "zephyr")
     assert sorted(windowed[:3]) == ["z-0", "z-1", "z-2"]
     assert windowed[3] == "z-5" and sorted(windowed[3:6]) == ["z-3", "z-4", "z-5"]

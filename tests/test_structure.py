@@ -68,3 +68,21 @@ def test_only_the_clock_reads_the_wall_clock():
     for path in sorted(SHOP.rglob("*.py")):
         if path.name != "clock.py":
             assert "datetime.now(" not in path.read_text(), path
+
+
+def test_services_return_data_not_markup():
+    """Markup and statuses belong to the views: no domain's services (nor search's engines
+    and query parsing) import markupsafe, and the query parsing imports no database either."""
+    for path in [*SHOP.glob("*/services.py"), SHOP / "search" / "engines.py"]:
+        assert "markupsafe" not in imports(path), path
+    query = imports(SHOP / "search" / "query.py")
+    assert not {name for name in query if name.startswith(("flask", "sqlalchemy", "markupsafe"))}
+
+
+def test_search_has_one_class_per_engine():
+    from shop.search import engines
+
+    assert {type(engine).__name__ for engine in engines.ENGINES.values()} == {
+        "Fts5Engine",
+        "PostgresEngine",
+    }

@@ -21,7 +21,7 @@ category; description; code line (file and note).
   position, and ``vector``, a generated ``tsvector`` (title A, tags B, category C,
   description and code line D) with a GIN index. Accents are folded by ``shop_search_fold``
   (NFKD, the combining marks removed, anything not a letter or digit made a space), which
-  the query side in ``shop.search.services`` mirrors; no extension is needed, so it works in
+  the query side in ``shop.search.query`` mirrors; no extension is needed, so it works in
   any schema. Statement-level triggers keep it in sync; ``ON DELETE CASCADE`` and TRUNCATE
   ... CASCADE empty it with the offers.
 """
@@ -37,9 +37,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# Keep in step with shop.search.services.MARKS.
+# Keep in step with shop.search.query.MARKS.
 MARKS = r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
-# FTS5 columns, in the order of shop.search.services.BM25_WEIGHTS.
+# FTS5 columns, in the order of shop.search.engines.BM25_WEIGHTS.
 FTS_COLUMNS = "title, tags, category, description, code_file, code_note"
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from jinja2_fragments.flask import render_block
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from shop.catalog import services as catalog
-from shop.catalog.models import Offer
+from shop.catalog.shelf import ShelfOffer
 from shop.search import services
+from shop.search.query import MAX_QUERY_LENGTH, Query, matches
 from shop.text import clean_text
 from shop.urls import absolute_url
 from shop.web import render_page, wants_fragment
@@ -24,7 +25,19 @@ TAG_FACETS = 12
 _PAGE_RE = re.compile(r"[0-9]+")
 # Highest page number worth computing an offset for; later pages are past the end anyway.
 _LAST_PAGE = 10**9
-# Schema objects of migration 0002, which the models do not describe.
+
+
+def highlight(value: str, query: Query) -> Markup:
+    """``value`` escaped, with each word that the query matches wrapped in ``<mark>``: the
+    one way results mark their words (the cards' fields and the suggestions alike)."""
+    parts: list[Markup] = []
+    last = 0
+    for start, end in matches(value, query):
+        parts.append(escape(value[last:start]))
+        parts.append(Markup("<mark>%s</mark>") % value[start:end])
+        last = end
+    parts.append(escape(value[last:]))
+    return Markup("").join(parts)
 
 
 class MarkedText(str):
@@ -49,13 +62,13 @@ class HighlightedOffer:
 
     FIELDS = ("title", "category", "description", "code_file", "code_note")
 
-    def __init__(self, offer: Offer, query: services.Query) -> None:
+    def __init__(self, offer: ShelfOffer, query: Query) -> None:
         self._offer = offer
         self.marked: dict[str, Any] = {
-            name: services.highlight(getattr(offer, name), query) for name in self.FIELDS
+            name: highlight(getattr(offer, name), query) for name in self.FIELDS
         }
         self.marked["tag_names"] = [
-            MarkedText(name, services.highlight(name, query)) for name in offer.tag_names
+            MarkedText(name, highlight(name, query)) for name in offer.tag_names
         ]
 
     def __getattr__(self, name: str) -> Any:
@@ -92,7 +105,7 @@ def _search_args(query: str, tag: str | None, page: int | None = None) -> dict[s
 def results() -> Response:
     """Every match, ranked, 24 a page; htmx gets the next page's cards to append."""
     page = _page(request.args.get("page"))
-    query = clean_text(request.args.get("q"), services.MAX_QUERY_LENGTH)
+    query = clean_text(request.args.get("q"), MAX_QUERY_LENGTH)
     tag = None
     raw_tag = clean_text(request.args.get("tag"), 40)
     if raw_tag:
@@ -126,7 +139,7 @@ def results() -> Response:
 @bp.get("/search/suggest")
 def suggest() -> Response:
     """The header box's list: at most six matches and the number of all of them."""
-    query = clean_text(request.args.get("q"), services.MAX_QUERY_LENGTH)
+    query = clean_text(request.args.get("q"), MAX_QUERY_LENGTH)
     if not wants_fragment():
         # Someone opened the list's address: the results page is what they want.
         response = redirect(url_for("search.results", **_search_args(query, None)), 303)
@@ -140,6 +153,6 @@ def suggest() -> Response:
 
 
 @bp.app_template_filter("highlight")
-def highlight_filter(value: str, query: services.Query) -> Markup:
+def highlight_filter(value: str, query: Query) -> Markup:
     """``{{ text | highlight(results.query) }}``: escaped text with the matches marked."""
-    return services.highlight(value, query)
+    return highlight(value, query)
