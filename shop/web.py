@@ -10,6 +10,7 @@ from flask import Response, make_response, redirect, render_template
 from jinja2_fragments.flask import render_blocks
 from werkzeug.routing import IntegerConverter
 
+from shop.domain import ErrorKind
 from shop.extensions import htmx, limiter
 
 
@@ -26,7 +27,7 @@ class BoundedInt(IntegerConverter):
 
 
 # The HTTP status of each kind of domain error (shop/bag, shop/checkout services).
-ERROR_STATUS = {"missing": 404, "invalid": 400, "conflict": 409}
+ERROR_STATUS = {ErrorKind.MISSING: 404, ErrorKind.INVALID: 400, ErrorKind.CONFLICT: 409}
 
 
 def wants_fragment() -> bool:

@@ -389,13 +389,14 @@ def test_a_double_submitted_sign_in_counts_nothing_twice(app, client, customer):
 def test_two_sign_ins_of_one_visit_at_once_count_nothing_twice(app, customer):
     """The merge deletes the visit's rows first and adds only what it deleted: run it from
     two threads at once, many times, and the bag never holds more than the visit had."""
-    from shop.bag.services import Owner, merge
+    from shop.bag.services import merge
+    from shop.domain import Owner
 
     address, user_id = customer
     for round_number in range(5):
         client = app.test_client()
         Shopper(client).add(DENIM, quantity="1")
-        visitor = Owner("session", session_key(sid(client)))
+        visitor = Owner.visit(session_key(sid(client)))
         barrier = threading.Barrier(2)
         errors = []
 
@@ -403,7 +404,7 @@ def test_two_sign_ins_of_one_visit_at_once_count_nothing_twice(app, customer):
             try:
                 with app.app_context():
                     barrier.wait()
-                    merge(visitor, Owner("user", str(user_id)))
+                    merge(visitor, Owner.customer(user_id))
                     db.session.remove()
             except Exception as error:  # pragma: no cover - reported below
                 errors.append(error)

@@ -10,15 +10,16 @@ from sqlalchemy import func, select, update
 
 from shop.bag import services
 from shop.bag.models import BagLine, WishlistItem
-from shop.bag.services import BagError, Owner
+from shop.bag.services import BagError
 from shop.catalog.models import Offer
 from shop.clock import moved, now
+from shop.domain import Owner
 from shop.extensions import db
 from shop.sessions import SessionRecord
 from tests.support.shopper import Shopper
 
 HAT, DENIM, JACKET = "r2-bucket-hat", "durable-object-denim", "five-me-flare-jacket"
-ALICE, BOB = Owner("session", "a" * 64), Owner("session", "b" * 64)
+ALICE, BOB = Owner.visit("a" * 64), Owner.visit("b" * 64)
 
 
 @pytest.fixture
@@ -125,8 +126,8 @@ def test_wishlist_set_is_idempotent_and_move_goes_to_the_bag(app):
 
 
 def test_purge_removes_only_anonymous_leftovers(app, runner):
-    live = Owner("session", "l" * 64)
-    customer = Owner("user", "42")
+    live = Owner.visit("l" * 64)
+    customer = Owner.customer(42)
     with app.app_context():
         for owner in (ALICE, live, customer):
             services.add_to_bag(owner, HAT, 1, owner.id[:16].ljust(16, "x"))

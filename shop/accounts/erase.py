@@ -30,6 +30,7 @@ from shop.bag.models import BagLine, WishlistItem
 from shop.checkout.models import DraftField
 from shop.clock import now
 from shop.db import begin_write
+from shop.domain import OwnerKind
 from shop.extensions import db
 from shop.orders.models import Invoice, Order, OrderEvent
 from shop.sessions import SessionRecord
@@ -143,7 +144,7 @@ def find_subject(email: str) -> Subject | None:
     ).all()
     owners = {(kind, owner) for kind, owner, value in typed if normalize_email(value) == email}
     if user_id is not None:
-        owners.add(("user", str(user_id)))
+        owners.add((OwnerKind.CUSTOMER, str(user_id)))
     if user_id is None and not orders and not owners:
         return None
     return Subject(
@@ -169,7 +170,7 @@ def _end_sessions(subject: Subject) -> Outcome:
 
 
 def _owned_by_account(model, subject: Subject):
-    return (model.owner_type == "user", model.owner_id == str(subject.user_id))
+    return (model.owner_type == OwnerKind.CUSTOMER, model.owner_id == str(subject.user_id))
 
 
 def _delete_bag(subject: Subject) -> Outcome:

@@ -28,26 +28,14 @@ from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
 from shop.clock import now
 from shop.db import built_once, upsert_insert, write_transaction
+from shop.domain import DomainError, ErrorKind, Owner, OwnerKind
 from shop.extensions import db
 from shop.sessions import SessionRecord
 
 
-@dataclass(frozen=True)
-class Owner:
-    """Whose bag and wishlist: a visitor's session, or (after sign-in) a customer."""
-
-    kind: str  # "session" or "user"
-    id: str
-
-
-class BagError(Exception):
-    """A change that cannot be made. ``kind`` says why, in the domain's terms ("missing":
-    the offer, line or item is not there); the view maps it to an HTTP status."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+class BagError(DomainError):
+    """A change to the bag or wishlist that cannot be made (MISSING: the offer, line or item
+    is not there); the view maps the kind to an HTTP status."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +57,7 @@ def _owned(model, owner: Owner):
 def _offer_or_404(slug: str) -> Offer:
     offer = get_offer(slug, tags=False)
     if offer is None:
-        raise BagError("missing", "That offer is not available.")
+        raise BagError(ErrorKind.MISSING, "That offer is not available.")
     return offer
 
 
@@ -180,7 +168,7 @@ def set_quantity(owner: Owner, line_id: int, quantity: int) -> BagLine:
             .values(quantity=quantity, updated_at=now())
         )
         if result.rowcount == 0:
-            raise BagError("missing", "That line is not in your bag.")
+            raise BagError(ErrorKind.MISSING, "That line is not in your bag.")
     return db.session.get(BagLine, line_id)
 
 
@@ -191,7 +179,7 @@ def remove_line(owner: Owner, line_id: int) -> Offer:
             select(BagLine).where(BagLine.id == line_id, *_owned(BagLine, owner))
         )
         if line is None:
-            raise BagError("missing", "That line is not in your bag.")
+            raise BagError(ErrorKind.MISSING, "That line is not in your bag.")
         offer = line.offer
         db.session.delete(line)
     return offer
@@ -236,7 +224,7 @@ def move_to_bag(owner: Owner, slug: str, token: str) -> Added:
             )
         ).rowcount
         if not removed:
-            raise BagError("missing", "That offer is not in your wishlist.")
+            raise BagError(ErrorKind.MISSING, "That offer is not in your wishlist.")
         added = _add(owner, offer, 1)
     return added
 
@@ -427,7 +415,7 @@ def purge_anonymous(grace: timedelta = timedelta(hours=1)) -> int:
             removed += (
                 db.session.execute(
                     delete(model).where(
-                        model.owner_type == "session",
+                        model.owner_type == OwnerKind.VISIT,
                         model.owner_id.not_in(live),
                         stamp < moment - grace,
                     )

@@ -40,10 +40,11 @@ from shop.bag.forms import (
     first_error,
 )
 from shop.bag.models import MAX_QUANTITY
-from shop.bag.services import Added, BagError, Counts, Owner
+from shop.bag.services import Added, BagError, Counts
 from shop.catalog import shelf
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
+from shop.domain import Owner
 from shop.sessions import ensure_stored, key_before_sign_in
 from shop.web import ERROR_STATUS, safe_next, wants_fragment
 
@@ -56,8 +57,8 @@ def current_owner() -> Owner:
     """The owner of this request's bag and wishlist: the signed-in customer, or else the
     visitor's session."""
     if current_user.is_authenticated:
-        return Owner("user", str(current_user.id))
-    return Owner("session", session.key)
+        return Owner.customer(current_user.id)
+    return Owner.visit(session.key)
 
 
 def _has_state() -> bool:
@@ -413,7 +414,7 @@ def _join_visit(_app: Any, user: Any, **_extra: Any) -> None:
     key = key_before_sign_in()
     if key is None:
         return
-    merged = services.merge(Owner("session", key), Owner("user", str(user.id)))
+    merged = services.merge(Owner.visit(key), Owner.customer(user.id))
     parts = []
     if merged.bag_lines:
         items = "item" if merged.bag_lines == 1 else "items"

@@ -21,29 +21,27 @@ from sqlalchemy.exc import IntegrityError
 
 from shop.bag import services as bag_services
 from shop.bag.models import BagLine
-from shop.bag.services import Owner
 from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI
 from shop.checkout.models import DraftField
 from shop.clock import now
 from shop.db import upsert_insert, write_transaction
+from shop.domain import DomainError, ErrorKind, Owner, OwnerKind
 from shop.extensions import db
 from shop.orders import services as orders
-from shop.orders.models import Order, OrderLine
+from shop.orders.models import Order, OrderLine, OrderStatus
 from shop.sessions import SessionRecord
 from shop.text import clean_block, clean_text
 
 DRAFT_LIMIT = 4000  # longest value a draft keeps (the largest field's limit)
 
 
-class CheckoutError(Exception):
-    """An order that cannot be placed as sent. ``kind`` says why: "invalid" (not a form of
-    the checkout), "conflict" (the bag, a price or the form itself changed or was spent); the
-    view maps it to an HTTP status."""
+class CheckoutError(DomainError):
+    """An order that cannot be placed as sent: INVALID (not a form of the checkout),
+    CONFLICT (the bag, a price or the form itself changed or was spent); the view maps the
+    kind to an HTTP status. ``field`` names the field at fault, if one is."""
 
-    def __init__(self, kind: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
+    def __init__(self, kind: ErrorKind, message: str, field: str | None = None):
+        super().__init__(kind, message)
         self.field = field
 
 
@@ -56,7 +54,7 @@ def _owned(model, owner: Owner) -> tuple:
 
 def _draft_value(field: str, value: str | list[str]) -> str:
     if field not in DRAFT_FIELDS:
-        raise CheckoutError("invalid", "That is not a field of the checkout.")
+        raise CheckoutError(ErrorKind.INVALID, "That is not a field of the checkout.")
     if field in MULTI:
         return json.dumps(sorted({clean_text(str(item), 40) for item in value})[:20])
     text = value if isinstance(value, str) else (value[0] if value else "")
@@ -102,7 +100,7 @@ def purge_anonymous_drafts(grace: timedelta = timedelta(hours=1)) -> int:
     with write_transaction():
         removed = db.session.execute(
             delete(DraftField).where(
-                DraftField.owner_type == "session",
+                DraftField.owner_type == OwnerKind.VISIT,
                 DraftField.owner_id.not_in(live),
                 DraftField.updated_at < moment - grace,
             )
@@ -176,7 +174,7 @@ def pending_order(owner: Owner) -> Order | None:
     """The owner's newest order still waiting for payment, if any."""
     return db.session.scalar(
         select(Order)
-        .where(*_owned(Order, owner), Order.status == "pending_payment")
+        .where(*_owned(Order, owner), Order.status == OrderStatus.PENDING_PAYMENT)
         .order_by(Order.id.desc())
         .limit(1)
     )
@@ -203,7 +201,7 @@ def _replayed(order: Order, owner: Owner, user_id: int | None) -> Placed:
     ):
         # Someone else's token: say nothing about their order.
         raise CheckoutError(
-            "conflict", "This form was already sent. Reload the checkout and try again."
+            ErrorKind.CONFLICT, "This form was already sent. Reload the checkout and try again."
         )
     return Placed(order, False)
 
@@ -219,7 +217,7 @@ def finish_paid(order: Order) -> None:
     """A Stripe order was just paid: its buyer's bag and draft, kept until then (a cancel on
     Stripe finds them), go now."""
     with write_transaction():
-        _finish(Owner(order.owner_type, order.owner_id))
+        _finish(Owner(OwnerKind(order.owner_type), order.owner_id))
 
 
 def already_placed(owner: Owner, user_id: int | None, token: str) -> Order | None:
@@ -262,29 +260,31 @@ def place_order(
                 if existing is not None:
                     return _replayed(existing, owner, user_id)
             if not lines:
-                raise CheckoutError("conflict", "Your bag is empty, so there is nothing to order.")
+                raise CheckoutError(
+                    ErrorKind.CONFLICT, "Your bag is empty, so there is nothing to order."
+                )
             if fingerprint(lines) != shown_fingerprint:
                 raise CheckoutError(
-                    "conflict",
+                    ErrorKind.CONFLICT,
                     "Your bag changed while this page was open. Check it below and send the "
                     "form again.",
                 )
             gone = [line.offer.title for line in lines if not line.offer.active]
             if gone:
                 raise CheckoutError(
-                    "conflict",
+                    ErrorKind.CONFLICT,
                     f"{', '.join(gone)} can no longer be ordered. Remove it from your bag.",
                 )
             if changed_prices(lines) and not accept_prices:
                 raise CheckoutError(
-                    "conflict",
+                    ErrorKind.CONFLICT,
                     "Some prices changed since you added the offers. Check them and accept "
                     "the new prices to place the order.",
                     "confirm_prices",
                 )
             currencies = {line.offer.currency for line in lines}
             if len(currencies) != 1:
-                raise CheckoutError("conflict", "Order offers of one currency at a time.")
+                raise CheckoutError(ErrorKind.CONFLICT, "Order offers of one currency at a time.")
             moment = now()
             order = Order(
                 reference=orders.new_reference(),
@@ -292,7 +292,7 @@ def place_order(
                 owner_type=owner.kind,
                 owner_id=owner.id,
                 user_id=user_id,
-                status="pending_payment" if by_stripe else "submitted",
+                status=OrderStatus.PENDING_PAYMENT if by_stripe else OrderStatus.SUBMITTED,
                 name=context["name"],
                 email=context["email"],
                 company=context["company"],

@@ -31,13 +31,14 @@ from werkzeug.datastructures import MultiDict
 from shop import origin, throttle
 from shop.accounts.services import normalize_email
 from shop.bag import services as bag_services
-from shop.bag.services import Owner
 from shop.bag.views import current_owner
 from shop.checkout import services
 from shop.checkout.forms import DRAFT_FIELDS, LIMITS, MULTI, CheckoutForm
 from shop.checkout.services import CheckoutError
+from shop.domain import Owner
 from shop.errors import expired_form
 from shop.orders import services as orders
+from shop.orders.models import OrderStatus
 from shop.payments import services as payments
 from shop.sessions import ensure_stored, key_before_sign_in
 from shop.web import ERROR_STATUS, go_to, retry_in_words
@@ -164,7 +165,7 @@ def place() -> Response:
     order = placed.order
     if placed.created:
         throttle.count(limits)
-    if order.status == "pending_payment" and by_stripe:
+    if order.status == OrderStatus.PENDING_PAYMENT and by_stripe:
         # Kept until the payment arrives: a buyer who cancels on Stripe finds the form
         # filled in, with JavaScript (saved as typed) or without it (saved here).
         services.save_draft(owner, _submitted())
@@ -264,4 +265,4 @@ def _join_draft(_app: Any, user: Any, **_extra: Any) -> None:
     """At sign-in, the draft typed during the visit becomes the customer's."""
     key = key_before_sign_in()
     if key is not None:
-        services.merge_draft(Owner("session", key), Owner("user", str(user.id)))
+        services.merge_draft(Owner.visit(key), Owner.customer(user.id))

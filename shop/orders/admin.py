@@ -36,7 +36,7 @@ from shop.clock import now
 from shop.extensions import db
 from shop.orders import services
 from shop.orders.export import QUERY_LIMIT, OrderFilter, iter_csv, utc
-from shop.orders.models import STATUS_LABELS, STATUSES, Order, OrderEvent
+from shop.orders.models import STATUS_LABELS, STATUSES, Order, OrderEvent, OrderStatus
 from shop.orders.services import access_key, expire_pending, get_order
 from shop.text import clean_block, clean_text
 
@@ -184,7 +184,7 @@ def export() -> Response:
 def show(reference: str) -> Response:
     """One order: status, dates, payment, lines, the buyer's context, the status form."""
     order = _order_or_404(reference)
-    if order.status == "pending_payment" and expire_pending():
+    if order.status == OrderStatus.PENDING_PAYMENT and expire_pending():
         db.session.refresh(order)
     return _detail(order)
 

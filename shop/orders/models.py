@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -22,52 +23,59 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shop.accounts.models import User
 from shop.extensions import db
 
-# Every status an order can have; the first two are where a new order starts.
-STATUSES = (
-    "pending_payment",  # placed, waiting for Stripe Checkout
-    "submitted",  # placed in invoice mode (no Stripe): an invoice follows
-    "invoiced",  # the invoice went out, its payment is awaited
-    "paid",
-    "call_scheduled",
-    "completed",
-    "cancelled",
-    "expired",  # left pending_payment for a day
-)
+
+class OrderStatus(StrEnum):
+    """Every status an order can have, stored as its value; the first two are where a new
+    order starts."""
+
+    PENDING_PAYMENT = "pending_payment"  # placed, waiting for Stripe Checkout
+    SUBMITTED = "submitted"  # placed in invoice mode (no Stripe): an invoice follows
+    INVOICED = "invoiced"  # the invoice went out, its payment is awaited
+    PAID = "paid"
+    CALL_SCHEDULED = "call_scheduled"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"  # left pending_payment for a day
+
+
+STATUSES = tuple(OrderStatus)
 STATUS_LABELS = {
-    "pending_payment": "Waiting for payment",
-    "submitted": "Submitted, invoice follows",
-    "invoiced": "Invoiced, payment awaited",
-    "paid": "Paid",
-    "call_scheduled": "Call scheduled",
-    "completed": "Completed",
-    "cancelled": "Cancelled",
-    "expired": "Expired unpaid",
+    OrderStatus.PENDING_PAYMENT: "Waiting for payment",
+    OrderStatus.SUBMITTED: "Submitted, invoice follows",
+    OrderStatus.INVOICED: "Invoiced, payment awaited",
+    OrderStatus.PAID: "Paid",
+    OrderStatus.CALL_SCHEDULED: "Call scheduled",
+    OrderStatus.COMPLETED: "Completed",
+    OrderStatus.CANCELLED: "Cancelled",
+    OrderStatus.EXPIRED: "Expired unpaid",
 }
 # The order's life: where an administrator may move an order from each status. Orders paid
 # by Stripe enter at "paid" (the payment moves them, not a person); a call scheduled goes
 # back to "paid" when the call is cancelled; an order is cancelled from any open status.
-ADMIN_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "pending_payment": ("cancelled",),
-    "submitted": ("invoiced", "cancelled"),
-    "invoiced": ("paid", "cancelled"),
-    "paid": ("call_scheduled", "cancelled"),
-    "call_scheduled": ("completed", "paid", "cancelled"),
-    "expired": ("cancelled",),
-    "completed": (),
-    "cancelled": (),
+ADMIN_TRANSITIONS: dict[str, tuple[OrderStatus, ...]] = {
+    OrderStatus.PENDING_PAYMENT: (OrderStatus.CANCELLED,),
+    OrderStatus.SUBMITTED: (OrderStatus.INVOICED, OrderStatus.CANCELLED),
+    OrderStatus.INVOICED: (OrderStatus.PAID, OrderStatus.CANCELLED),
+    OrderStatus.PAID: (OrderStatus.CALL_SCHEDULED, OrderStatus.CANCELLED),
+    OrderStatus.CALL_SCHEDULED: (OrderStatus.COMPLETED, OrderStatus.PAID, OrderStatus.CANCELLED),
+    OrderStatus.EXPIRED: (OrderStatus.CANCELLED,),
+    OrderStatus.COMPLETED: (),
+    OrderStatus.CANCELLED: (),
 }
 # What the shop itself moves: a payment arriving, an unpaid order expiring.
-SYSTEM_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "pending_payment": ("paid", "expired"),
-    "expired": ("paid",),
+SYSTEM_TRANSITIONS: dict[str, tuple[OrderStatus, ...]] = {
+    OrderStatus.PENDING_PAYMENT: (OrderStatus.PAID, OrderStatus.EXPIRED),
+    OrderStatus.EXPIRED: (OrderStatus.PAID,),
 }
 # What each status means for the buyer, in the mail that tells them of a change.
 STATUS_NEWS = {
-    "invoiced": "The invoice is ready: it is linked below. Payment is due as it says.",
-    "paid": "Your payment arrived. Thank you.",
-    "call_scheduled": "The scoping call is scheduled.",
-    "completed": "The review is complete. Thank you for working with us.",
-    "cancelled": "The order is cancelled. If you paid, the refund follows as the terms say.",
+    OrderStatus.INVOICED: "The invoice is ready: it is linked below. Payment is due as it says.",
+    OrderStatus.PAID: "Your payment arrived. Thank you.",
+    OrderStatus.CALL_SCHEDULED: "The scoping call is scheduled.",
+    OrderStatus.COMPLETED: "The review is complete. Thank you for working with us.",
+    OrderStatus.CANCELLED: (
+        "The order is cancelled. If you paid, the refund follows as the terms say."
+    ),
 }
 
 
@@ -86,7 +94,7 @@ class Order(db.Model):
     reference: Mapped[str] = mapped_column(String(16), unique=True)  # EG-7K3Q-9XPM
     # The hidden token of the checkout page that placed it: a replay finds this order.
     checkout_token: Mapped[str] = mapped_column(String(64), unique=True)
-    owner_type: Mapped[str] = mapped_column(String(10))  # "session" or "user"
+    owner_type: Mapped[str] = mapped_column(String(10))  # an OwnerKind (shop.domain)
     owner_id: Mapped[str] = mapped_column(String(64), index=True)
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True

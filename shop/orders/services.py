@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from shop import mail
 from shop.clock import now
 from shop.db import write_transaction
+from shop.domain import OwnerKind
 from shop.extensions import db
 from shop.orders import invoices, notifications
 from shop.orders.models import (
@@ -29,6 +30,7 @@ from shop.orders.models import (
     SYSTEM_TRANSITIONS,
     Order,
     OrderEvent,
+    OrderStatus,
 )
 from shop.urls import absolute_url
 
@@ -97,7 +99,7 @@ def orders_of_user(user_id: int) -> list[Order]:
 
 
 # Where a payment arriving from Stripe may find an order.
-_PAYABLE = tuple(status for status, to in SYSTEM_TRANSITIONS.items() if "paid" in to)
+_PAYABLE = tuple(status for status, to in SYSTEM_TRANSITIONS.items() if OrderStatus.PAID in to)
 
 
 class StatusError(Exception):
@@ -134,15 +136,15 @@ def mark_paid(order_id: int) -> bool:
         changed = db.session.execute(
             update(Order)
             .where(Order.id == order_id, Order.status.in_(_PAYABLE))
-            .values(status="paid", paid_at=moment, updated_at=moment)
+            .values(status=OrderStatus.PAID, paid_at=moment, updated_at=moment)
         ).rowcount
         if not changed:
-            if before == "cancelled":
+            if before == OrderStatus.CANCELLED:
                 # Money for an order the shop cancelled: someone must refund or reopen it.
                 log.warning("order %s is cancelled but Stripe reports it paid", order_id)
             return False
         order = db.session.get(Order, order_id)
-        _event(order, moment, "stripe", "paid", from_status=before)
+        _event(order, moment, "stripe", OrderStatus.PAID, from_status=before)
         invoices.issue(order, moment)
     db.session.refresh(order)
     send_order_mail(order, "paid")
@@ -154,8 +156,8 @@ def _expire(condition, moment: datetime) -> list[int]:
         expired = list(
             db.session.scalars(
                 update(Order)
-                .where(Order.status == "pending_payment", condition)
-                .values(status="expired", updated_at=moment)
+                .where(Order.status == OrderStatus.PENDING_PAYMENT, condition)
+                .values(status=OrderStatus.EXPIRED, updated_at=moment)
                 .returning(Order.id)
                 .execution_options(synchronize_session=False)
             )
@@ -166,8 +168,8 @@ def _expire(condition, moment: datetime) -> list[int]:
                     order_id=order_id,
                     created_at=moment,
                     actor="shop",
-                    from_status="pending_payment",
-                    to_status="expired",
+                    from_status=OrderStatus.PENDING_PAYMENT,
+                    to_status=OrderStatus.EXPIRED,
                     note="",
                 )
             )
@@ -203,10 +205,10 @@ def change_status(
             f"{STATUS_LABELS.get(to, 'that')}. From here it can become: {choices}."
         )
     # An invoice issued must reach the buyer: moving to "invoiced" always mails it.
-    mail_buyer = mail_buyer or to == "invoiced"
+    mail_buyer = mail_buyer or to == OrderStatus.INVOICED
     moment = now()
     values: dict = {"status": to, "updated_at": moment}
-    if to == "paid" and order.paid_at is None:
+    if to == OrderStatus.PAID and order.paid_at is None:
         values["paid_at"] = moment
     order_id = order.id
     with write_transaction():
@@ -230,7 +232,7 @@ def change_status(
             note=note,
             mailed_buyer=mail_buyer,
         )
-        if to == "invoiced":
+        if to == OrderStatus.INVOICED:
             invoices.issue(order, moment)
     db.session.refresh(order)
     log.info("order %s: %s -> %s by administrator %s", order.reference, current, to, user_id)
@@ -299,6 +301,6 @@ def can_view(order: Order, key: str | None, *, user_id: int | None, visit: str |
     its link (``key``)."""
     if user_id is not None and order.user_id == user_id:
         return True
-    if visit is not None and order.owner_type == "session" and order.owner_id == visit:
+    if visit is not None and order.owner_type == OwnerKind.VISIT and order.owner_id == visit:
         return True
     return key_matches(order.reference, key)

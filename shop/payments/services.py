@@ -22,7 +22,7 @@ from shop.checkout import services as checkout
 from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import services as orders
-from shop.orders.models import Order
+from shop.orders.models import Order, OrderStatus
 from shop.urls import absolute_url
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def start_checkout(order: Order) -> str:
     ``PaymentUnavailable`` when Stripe cannot be reached or refuses, and ``ValueError`` when
     the order is not waiting for payment.
     """
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         raise ValueError(f"order {order.reference} is {order.status}, not pending_payment")
     sessions = client().v1.checkout.sessions
     attempt = order.payment_attempt or 0
@@ -165,7 +165,7 @@ def start_checkout(order: Order) -> str:
         # raced here used the same key and got the same session, so either write is right.
         stored = db.session.execute(
             update(Order)
-            .where(Order.id == order_id, Order.status == "pending_payment")
+            .where(Order.id == order_id, Order.status == OrderStatus.PENDING_PAYMENT)
             .values(stripe_session_id=created.id, payment_attempt=attempt)
         ).rowcount
     db.session.refresh(order)
@@ -199,7 +199,7 @@ def fulfil(session_id: str) -> Order | None:
     order = orders.find_by_session(session_id)
     if order is None:
         return None
-    if order.status not in ("pending_payment", "expired"):
+    if order.status not in (OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED):
         # Paid already (or moved on from paid): Stripe could change nothing, so a reloaded
         # success page or a late duplicate event costs no call.
         return order

@@ -29,7 +29,7 @@ from shop.clock import now
 from shop.db import write_transaction
 from shop.extensions import csrf, db
 from shop.orders import services as orders
-from shop.orders.models import Order
+from shop.orders.models import Order, OrderStatus
 from shop.orders.views import may_view
 from shop.payments import services
 from shop.payments.models import StripeEvent
@@ -174,7 +174,7 @@ def cancel() -> Response:
     order = orders.get_order(reference)
     if (
         order is not None
-        and order.status == "pending_payment"
+        and order.status == OrderStatus.PENDING_PAYMENT
         and may_view(order, request.args.get("key"))
     ):
         flash(
@@ -199,7 +199,7 @@ def pay(reference: str) -> Response:
     order = orders.get_order(reference)
     if order is None or not may_view(order, request.form.get("key")):
         abort(404)
-    if order.status != "pending_payment":
+    if order.status != OrderStatus.PENDING_PAYMENT:
         abort(
             409,
             description=f"Order {order.reference} is not waiting for payment "
