@@ -36,12 +36,16 @@ from flask import Flask, Request, Response, current_app, g, request
 from flask import session as session_proxy
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import (
+    ColumnElement,
     DateTime,
     Integer,
     String,
     Text,
     bindparam,
+    case,
+    cast,
     delete,
+    literal,
     select,
     update,
 )
@@ -51,7 +55,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.datastructures import CallbackDict
 
 from shop.clock import now
-from shop.db import database_unavailable, write_connection
+from shop.db import built_once, database_unavailable, write_connection
+from shop.domain import Owner, OwnerKind
 from shop.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,9 +84,34 @@ class SessionRecord(db.Model):
     user_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
-_READ = select(SessionRecord.data, SessionRecord.expires_at).where(
-    SessionRecord.id == bindparam("key")
-)
+# Reads of other domains that ride along with the session's own, in the same statement: a
+# page needs the session and the visitor's counters, and one round trip serves both. Each
+# is a function of the owner expressions (kind, id) of the session row, which returns
+# labelled scalar subqueries; the domain that wants them registers it at import
+# (``read_along``), and finds the values in ``session.along``.
+_ALONG: list[Callable[[ColumnElement, ColumnElement], list[ColumnElement]]] = []
+_OWN_COLUMNS = ("data", "expires_at", "user_id")
+
+
+def read_along(build: Callable[[ColumnElement, ColumnElement], list[ColumnElement]]):
+    """Register ``build`` (see ``_ALONG``); used as a decorator at import time, before the
+    first request builds the read."""
+    _ALONG.append(build)
+    return build
+
+
+def _read() -> Any:
+    signed_in = SessionRecord.user_id.is_not(None)
+    kind = case(
+        (signed_in, literal(OwnerKind.CUSTOMER.value)), else_=literal(OwnerKind.VISIT.value)
+    )
+    owner_id = case((signed_in, cast(SessionRecord.user_id, String)), else_=SessionRecord.id)
+    columns = [SessionRecord.data, SessionRecord.expires_at, SessionRecord.user_id]
+    for build in _ALONG:
+        columns += build(kind, owner_id)
+    return select(*columns).where(SessionRecord.id == bindparam("key"))
+
+
 _CREATED = select(SessionRecord.created_at).where(SessionRecord.id == bindparam("key"))
 # How long after a claimed id's row appeared another request bearing the same unstored
 # cookie id may still join it: the second click of a double click, or two first clicks in
@@ -132,6 +162,10 @@ class ServerSession(CallbackDict, SessionMixin):
         # under that id (someone else may know it); see _claim.
         self.unissued = from_cookie and not stored
         self.expired_row = False  # the cookie's id has a row, expired: it goes when claimed
+        # What the other domains' reads (read_along) found for ``along_owner`` when the row
+        # was read; empty when there is no live row.
+        self.along: dict[str, Any] = {}
+        self.along_owner: Owner | None = None
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
@@ -315,8 +349,10 @@ class ServerSessionInterface(SessionInterface):
         try:
             # Core on the request's connection, with a statement built once: the ORM's
             # execute costs more than the lookup itself. The read opens the request's
-            # transaction, which the view goes on using (one snapshot, one connection).
-            row = db.session.connection().execute(_READ, {"key": session_key(sid)}).first()
+            # transaction, which the view goes on using (one snapshot, one connection), and
+            # brings what other domains read along (the counters).
+            read, sid_key = built_once(_read), session_key(sid)
+            row = db.session.connection().execute(read, {"key": sid_key}).first()
         except DBAPIError as error:
             if not database_unavailable(error):
                 raise
@@ -340,6 +376,11 @@ class ServerSessionInterface(SessionInterface):
                 stored=True,
                 expires_at=_aware(row.expires_at),
                 from_cookie=True,
+            )
+            fields = row._mapping
+            session.along = {name: fields[name] for name in fields if name not in _OWN_COLUMNS}
+            session.along_owner = (
+                Owner.customer(row.user_id) if row.user_id is not None else Owner.visit(sid_key)
             )
         else:
             # No live row: an id minted for a page that stored nothing, an expired one, or

@@ -103,6 +103,32 @@ def test_a_static_file_costs_no_session_lookup(client, app):
     assert statements == []
 
 
+def test_the_counters_come_with_the_session_in_one_statement(client, app):
+    """A returning visitor's GET reads the session and the header counters (bag quantity,
+    wishlisted offers) in one round trip; after a change the next GET reads the new ones."""
+    shopper = Shopper(client)
+    shopper.add("r2-bucket-hat", quantity="2")
+    shopper.wish("durable-object-denim", True)
+    statements = []
+
+    def record(conn, cursor, statement, *rest):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            assert shopper.counters() == (2, 1)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    statements = [text for text in statements if text != "BEGIN"]  # SQLite's, issued by us
+    assert len(statements) == 1, statements
+    assert "bag_quantity" in statements[0] and "wishlist_ids" in statements[0]
+
+    shopper.wish("durable-object-denim", False)
+    shopper.add("r2-bucket-hat")
+    assert shopper.counters() == (3, 0)
+
+
 def test_page_with_a_csrf_token_sets_an_httponly_lax_cookie(client):
     response = client.get("/")
     header = response.headers["Set-Cookie"]

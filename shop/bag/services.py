@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     Integer,
+    String,
     bindparam,
     case,
     cast,
@@ -30,7 +31,7 @@ from shop.clock import now
 from shop.db import built_once, upsert_insert, write_transaction
 from shop.domain import DomainError, ErrorKind, Owner, OwnerKind
 from shop.extensions import db
-from shop.sessions import SessionRecord
+from shop.sessions import SessionRecord, read_along
 
 
 class BagError(DomainError):
@@ -357,6 +358,28 @@ _STATE = union_all(
         WishlistItem.owner_type == _KIND, WishlistItem.owner_id == _ID
     ),
 )
+
+
+@read_along
+def _state_along(kind: Any, owner_id: Any) -> list[Any]:
+    """The bag's quantity and the wishlisted ids (text, comma-separated) of the session
+    row's owner, read with the session (shop.sessions.read_along)."""
+    quantity = select(func.coalesce(func.sum(BagLine.quantity), 0)).where(
+        BagLine.owner_type == kind, BagLine.owner_id == owner_id
+    )
+    wished = select(func.aggregate_strings(cast(WishlistItem.offer_id, String), ",")).where(
+        WishlistItem.owner_type == kind, WishlistItem.owner_id == owner_id
+    )
+    return [
+        quantity.scalar_subquery().label("bag_quantity"),
+        wished.scalar_subquery().label("wishlist_ids"),
+    ]
+
+
+def state_read_along(along: dict[str, Any]) -> tuple[Counts, frozenset[int]]:
+    """``visitor_state`` from what the session's read brought along (``_state_along``)."""
+    wished = frozenset(int(part) for part in (along["wishlist_ids"] or "").split(",") if part)
+    return Counts(int(along["bag_quantity"]), len(wished)), wished
 
 
 def visitor_state(owner: Owner) -> tuple[Counts, frozenset[int]]:

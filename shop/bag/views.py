@@ -84,7 +84,13 @@ def _load_visitor_state() -> None:
     if g.get("database_unavailable"):  # the 503 page: empty counters, no query
         g.bag_counts, g.wishlist_ids = Counts(0, 0), frozenset()
     elif _has_state():
-        g.bag_counts, g.wishlist_ids = services.visitor_state(current_owner())
+        owner = current_owner()
+        if request.method in ("GET", "HEAD") and session.along_owner == owner:
+            # Read with the session, in the same statement: a GET changes no bag, so what
+            # the request found at its start is what it would find now.
+            g.bag_counts, g.wishlist_ids = services.state_read_along(session.along)
+        else:
+            g.bag_counts, g.wishlist_ids = services.visitor_state(owner)
     else:
         g.bag_counts, g.wishlist_ids = Counts(0, 0), frozenset()
 
