@@ -8,13 +8,24 @@ and a transaction that will write must take the write lock when it starts
 Python's sqlite3 module issues its own BEGIN statements, so its transaction handling is
 turned off and SQLAlchemy's ``begin`` event issues ours (the recipe of SQLAlchemy's
 "Serializable isolation / Savepoints / Transactional DDL" section for pysqlite).
+
+Writers wait in line, not in SQLite's busy handler. A writer that finds the lock taken
+sleeps in SQLite's steps (1, 2, 5, 10 … up to 100 ms) and retries: it may wake 100 ms after
+the lock came free, and under a burst of adds that schedule was the whole tail of their
+latency. So a write transaction first takes an ``flock`` on a file beside the database
+(``<database>-writers``), which every process of the machine opening that database shares:
+the kernel wakes the next waiter the moment the holder commits or rolls back. SQLite's own
+lock stays the rule (the busy timeout still covers writers that do not queue, such as the
+sqlite3 shell); no library offers this for SQLite, and it takes a dozen lines.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import sqlite3
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,6 +52,8 @@ def is_sqlite(engine: Engine) -> bool:
 def configure_engine(engine: Engine) -> None:
     """Apply the SQLite connection settings and make forked workers open their own connections."""
     if is_sqlite(engine):
+        database = engine.url.database
+        queue = WriterQueue(database) if database and database != ":memory:" else None
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -55,9 +68,80 @@ def configure_engine(engine: Engine) -> None:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection):
             immediate = conn.get_execution_options().get(IMMEDIATE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if not immediate:
+                conn.exec_driver_sql("BEGIN")
+                return
+            queued = queue is not None and queue.enter(conn.info)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if queued:
+                    queue.leave(conn.info)
+                raise
+
+        if queue is not None:
+
+            @event.listens_for(engine, "commit")
+            @event.listens_for(engine, "rollback")
+            def _sqlite_end(conn: Connection):
+                queue.leave(conn.info)
+
+            @event.listens_for(engine.pool, "reset")
+            def _sqlite_returned(_dbapi_connection, record, _reset_state):
+                queue.leave(record.info)
+
+            @event.listens_for(engine.pool, "invalidate")
+            def _sqlite_invalidated(_dbapi_connection, record, _exception):
+                queue.leave(record.info)
+
+            @event.listens_for(engine.pool, "close")
+            def _sqlite_closed(_dbapi_connection, record):
+                queue.leave(record.info)
+                queue.close(record.info)
 
     _engines.add(engine)
+
+
+class WriterQueue:
+    """The line of writers of one SQLite file (see the module's docstring).
+
+    Each pooled connection opens the lock file once (``flock`` locks belong to an open file,
+    so two connections of one process queue like two processes). A thread that already
+    holds the line through one connection does not queue again through another (saving the
+    session while a view's write is still open): it would wait for itself; SQLite's busy
+    timeout decides that case, as it did before the queue.
+    """
+
+    KEY, FD = "shop_writer_queued", "shop_writer_fd"
+
+    def __init__(self, database: str) -> None:
+        self.path = f"{database}-writers"
+        self.holders: set[int] = set()  # the threads whose connection is in line now
+
+    def enter(self, info: dict) -> bool:
+        """Wait for this connection's turn to write; False when it did not queue."""
+        thread = threading.get_ident()
+        if thread in self.holders or self.KEY in info:
+            return False
+        fd = info.get(self.FD)
+        if fd is None:
+            fd = info[self.FD] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        info[self.KEY] = thread
+        self.holders.add(thread)
+        return True
+
+    def leave(self, info: dict) -> None:
+        """Let the next writer in (after this connection's commit or rollback)."""
+        thread = info.pop(self.KEY, None)
+        if thread is not None:
+            fcntl.flock(info[self.FD], fcntl.LOCK_UN)
+            self.holders.discard(thread)
+
+    def close(self, info: dict) -> None:
+        fd = info.pop(self.FD, None)
+        if fd is not None:
+            os.close(fd)
 
 
 # A gunicorn worker forked from a master that already used an engine must not share its

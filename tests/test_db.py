@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import importlib
 import os
 import sqlite3
+import threading
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select, text
 
 from shop.catalog.models import Offer
-from shop.db import begin_write, write_connection
+from shop.db import begin_write, write_connection, write_transaction
 from shop.extensions import db
 from tests.support.database import PG_URL
 
@@ -95,3 +99,117 @@ def test_forked_child_opens_its_own_connections(app):
         os.waitpid(pid, 0)
         os.close(read)
     assert answer == b"new"
+
+
+@contextmanager
+def _writers_file(app):
+    """A descriptor of the writers' lock file of the app's database, opened on its own
+    (an flock on it conflicts with every other open of the file, this process's too)."""
+    path = app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///") + "-writers"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _line_is_free(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
+
+@sqlite_only
+def test_writers_wait_in_line_while_a_write_is_open(app):
+    """A write transaction holds the writers' line from BEGIN IMMEDIATE to its end, however
+    it ends; reads never take it."""
+    with _writers_file(app) as fd, app.app_context():
+        db.session.scalar(select(Offer.id).limit(1))
+        assert _line_is_free(fd)  # a read
+        begin_write()
+        assert not _line_is_free(fd)
+        db.session.rollback()
+        assert _line_is_free(fd)
+
+        with write_transaction():
+            assert not _line_is_free(fd)
+        assert _line_is_free(fd)
+
+        with pytest.raises(ZeroDivisionError), write_transaction():
+            1 / 0
+        assert _line_is_free(fd)
+
+        with write_connection() as conn:
+            conn.execute(text("SELECT 1"))
+            assert not _line_is_free(fd)
+        assert _line_is_free(fd)
+        db.session.remove()
+
+
+@sqlite_only
+def test_a_waiting_writer_goes_in_when_the_writer_before_it_commits(app):
+    """The second writer waits on the line (not in SQLite's busy handler) and writes once
+    the first commits; both writes land."""
+    entered, go_on, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with app.app_context():
+            with write_transaction():
+                db.session.execute(text("UPDATE offers SET title = title || ' A'"))
+                entered.set()
+                go_on.wait(10)
+                order.append("first")
+            db.session.remove()
+
+    def second():
+        with app.app_context():
+            with write_transaction():
+                order.append("second")
+                db.session.execute(text("UPDATE offers SET title = title || ' B'"))
+            db.session.remove()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert entered.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.3)
+    assert two.is_alive() and order == []  # waiting in line
+    go_on.set()
+    one.join(10)
+    two.join(10)
+    assert order == ["first", "second"]
+    with app.app_context():
+        assert db.session.scalar(select(Offer.title).limit(1)).endswith(" A B")
+        db.session.remove()
+
+
+@sqlite_only
+def test_a_writer_already_in_line_does_not_queue_behind_itself(app, monkeypatch):
+    """A second write connection of the thread whose write is open (saving the session in
+    the middle of a view's write) must not wait in line behind that thread, forever: it
+    goes straight to SQLite's lock, which refuses it after the busy timeout."""
+    engine_setup = importlib.import_module("shop.db")  # the package's "db" is the extension
+    monkeypatch.setattr(engine_setup, "BUSY_TIMEOUT_MS", 100)  # for connections opened now
+    outcome = []
+
+    def save_while_writing():
+        with app.app_context():
+            db.engine.dispose()
+            try:
+                with write_transaction(), write_connection() as conn:
+                    conn.execute(text("SELECT 1"))
+            except Exception as error:  # noqa: BLE001 (the outcome is what is tested)
+                outcome.append(error)
+            db.session.remove()
+
+    worker = threading.Thread(target=save_while_writing, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the second write connection waited behind its own thread"
+    assert len(outcome) == 1 and "locked" in str(outcome[0])
+    with _writers_file(app) as fd:
+        assert _line_is_free(fd)
