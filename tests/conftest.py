@@ -1,5 +1,8 @@
 """Fixtures: an app on a fresh database per test (SQLite file, or PostgreSQL when
-SHOP_TEST_DATABASE_URL is set), its test client and CLI runner."""
+SHOP_TEST_DATABASE_URL is set), its test client and CLI runner, and an administrator.
+
+The helpers the tests share are in tests/support/; fixtures are here, and nothing imports
+from a conftest."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from sqlalchemy import create_engine
 from shop import create_app
 from shop.catalog.services import load_catalog
 from shop.extensions import db
+from tests.support.accounts import new_account
 from tests.support.database import (
     PG_URL,
     TEST_SECRET,
@@ -85,3 +89,13 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def admin(app: Flask, runner: FlaskCliRunner) -> FlaskClient:
+    """A signed-in administrator's browser (a test client)."""
+    client = app.test_client()
+    address = new_account(client)
+    result = runner.invoke(args=["users", "create-admin", address])
+    assert result.exit_code == 0, result.output
+    return client

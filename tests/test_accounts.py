@@ -8,8 +8,6 @@ import email
 import email.policy
 import json
 import os
-import re
-import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,46 +26,29 @@ from shop.bag.models import BagLine, WishlistItem
 from shop.clock import now
 from shop.extensions import db
 from shop.sessions import JOIN_WINDOW, SessionRecord, session_key
+from tests.support.accounts import (
+    NEW_PASSWORD,
+    PASSWORD,
+    ask_reset,
+    new_customer,
+    post,
+    register,
+    reset_link,
+    sign_in,
+    sign_out,
+    signed_in,
+)
+from tests.support.catalogue import DENIM, HAT, KIT
+from tests.support.forms import csrf_token_of
+from tests.support.live import free_port
+from tests.support.mailbox import outbox
 from tests.support.pagetext import page_text
 from tests.support.shopper import Shopper
 
-PASSWORD = "correct horse battery staple"
-NEW_PASSWORD = "a different long passphrase 7"
 COOKIE = "shop_session"
-HAT, KIT, DENIM = "r2-bucket-hat", "realtime-websocket-sync-kit", "durable-object-denim"
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def csrf(client, path: str = "/account/sign-in") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
-
-
-def post(client, path: str, data: dict, token: str | None = None, **options):
-    data = dict(data)
-    if token is None:
-        token = csrf(client, path if "/reset/" not in path else "/account/sign-in")
-    if token:
-        data["csrf_token"] = token
-    return client.post(path, data=data, **options)
-
-
-def register(client, email_address: str, name: str = "Ada Lovelace", password: str = PASSWORD):
-    return post(
-        client,
-        "/account/register",
-        {"name": name, "email": email_address, "password": password, "confirm": password},
-    )
-
-
-def sign_in(client, email_address: str, password: str = PASSWORD, **extra):
-    return post(client, "/account/sign-in", {"email": email_address, "password": password, **extra})
-
-
-def sign_out(client):
-    return post(client, "/account/sign-out", {}, token=csrf(client, "/account"))
 
 
 def sid(client) -> str | None:
@@ -80,15 +61,6 @@ def with_sid(app, value: str):
     other = app.test_client()
     other.set_cookie(COOKIE, value)
     return other
-
-
-def signed_in(client) -> bool:
-    response = client.get("/account")
-    return response.status_code == 200
-
-
-def unique_email() -> str:
-    return f"ada-{uuid.uuid4().hex[:10]}@example.com"
 
 
 def user_of(app, address: str) -> User | None:
@@ -109,25 +81,10 @@ def session_rows(app, user_id: int) -> int:
         return count
 
 
-def outbox(app) -> list[email.message.EmailMessage]:
-    assert mail.wait_for_outgoing()
-    folder = Path(app.instance_path) / "outbox"
-    files = sorted(folder.glob("*.eml")) if folder.exists() else []
-    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
-
-
-def reset_link(message) -> str:
-    text = message.get_body(("plain",)).get_content()
-    return re.search(r"http://localhost(/account/reset/\S+)", text)[1]
-
-
 @pytest.fixture
 def customer(app):
     """A registered customer, signed out: (email, user id)."""
-    address = unique_email()
-    client = app.test_client()
-    assert register(client, address).status_code == 303
-    assert sign_out(client).status_code == 303
+    address = new_customer(app)
     return address, user_of(app, address).id
 
 
@@ -373,7 +330,7 @@ def test_a_double_submitted_sign_in_counts_nothing_twice(app, client, customer):
     visit = Shopper(client)
     visit.add(HAT, quantity="3")
     visit.wish(KIT, True)
-    old, token = sid(client), csrf(client)
+    old, token = sid(client), csrf_token_of(client, "/account/sign-in")
     data = {"email": address, "password": PASSWORD, "csrf_token": token}
     first = client.post("/account/sign-in", data=data)
     # The browser sends the second click with the cookie it had before the first answer.
@@ -437,7 +394,7 @@ def test_changing_the_password_signs_out_everywhere_else(app, client, customer):
     sign_in(client, address)
     before = sid(client)
     data = {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
-    response = post(client, "/account/password", data, token=csrf(client, "/account"))
+    response = post(client, "/account/password", data, token=csrf_token_of(client, "/account"))
     assert response.status_code == 303
     assert signed_in(client) and sid(client) != before
     assert not signed_in(other)
@@ -460,7 +417,7 @@ def test_changing_the_password_signs_out_everywhere_else(app, client, customer):
 def test_a_refused_password_change_changes_nothing(app, client, customer, data, message):
     sign_in(client, customer[0])
     data = {**data, "confirm": data["password"]}
-    response = post(client, "/account/password", data, token=csrf(client, "/account"))
+    response = post(client, "/account/password", data, token=csrf_token_of(client, "/account"))
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert message in page_text(html)
@@ -471,13 +428,9 @@ def test_a_refused_password_change_changes_nothing(app, client, customer, data, 
 # ---------------------------------------------------------------- password reset
 
 
-def _ask_reset(client, address: str):
-    return post(client, "/account/reset", {"email": address}, token=csrf(client, "/account/reset"))
-
-
 def test_a_reset_request_answers_the_same_whether_the_address_exists(app, client, customer):
-    known = _ask_reset(client, customer[0])
-    unknown = _ask_reset(client, "nobody-" + customer[0])
+    known = ask_reset(client, customer[0])
+    unknown = ask_reset(client, "nobody-" + customer[0])
     assert known.status_code == unknown.status_code == 303
     assert known.headers["Location"] == unknown.headers["Location"]
     page = page_text(client.get("/account/reset").get_data(as_text=True))
@@ -493,7 +446,7 @@ def test_reset_link_sets_a_new_password_once(app, client, customer):
     address, user_id = customer
     other = app.test_client()
     sign_in(other, address)
-    _ask_reset(client, address)
+    ask_reset(client, address)
     link = reset_link(outbox(app)[0])
     form = client.get(link)
     assert form.status_code == 200 and address in page_text(form.get_data(as_text=True))
@@ -511,7 +464,7 @@ def test_reset_link_sets_a_new_password_once(app, client, customer):
 
 
 def test_a_reset_link_expires_after_an_hour(app, client, customer, monkeypatch):
-    _ask_reset(client, customer[0])
+    ask_reset(client, customer[0])
     link = reset_link(outbox(app)[0])
     moment = now()
     monkeypatch.setattr(services, "now", lambda: moment + timedelta(minutes=59))
@@ -533,7 +486,7 @@ def test_a_reset_link_expires_after_an_hour(app, client, customer, monkeypatch):
     ],
 )
 def test_a_tampered_reset_link_does_not_work(app, client, customer, mangle):
-    _ask_reset(client, customer[0])
+    ask_reset(client, customer[0])
     link = reset_link(outbox(app)[0])
     token = link.rsplit("/", 1)[1]
     response = client.get("/account/reset/" + mangle(token))
@@ -548,7 +501,7 @@ def test_a_reset_token_for_no_one_does_not_work(app, client):
 
 
 def test_a_refused_new_password_keeps_the_link_working(app, client, customer):
-    _ask_reset(client, customer[0])
+    ask_reset(client, customer[0])
     link = reset_link(outbox(app)[0])
     response = post(client, link, {"password": "password123", "confirm": "password123"})
     assert response.status_code == 400
@@ -557,12 +510,6 @@ def test_a_refused_new_password_keeps_the_link_working(app, client, customer):
 
 
 # ---------------------------------------------------------------- mail through SMTP
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class _HeldServer:
@@ -582,12 +529,12 @@ class _HeldServer:
 
 def test_a_reset_is_mailed_through_smtp_without_the_answer_waiting(app, client, customer):
     handler = _HeldServer()
-    port = _free_port()
+    port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none")
-        response = _ask_reset(client, customer[0])
+        response = ask_reset(client, customer[0])
         # The answer came while the server still holds the message: the request did not wait
         # for the mail server, so its timing says nothing about the address.
         assert response.status_code == 303
@@ -702,7 +649,7 @@ def test_simultaneous_guesses_get_exactly_the_limit(app, customer):
     """Attempts are counted before the password is checked: a burst gets no extra tries."""
     app.config["RATELIMIT_SIGN_IN_EMAIL"] = "3 per minute"
     clients = [app.test_client() for _ in range(10)]
-    tokens = [csrf(c) for c in clients]
+    tokens = [csrf_token_of(c, "/account/sign-in") for c in clients]
     barrier = threading.Barrier(len(clients))
 
     def guess(n: int) -> int:
@@ -727,7 +674,7 @@ def test_registration_and_reset_are_limited(app, client):
     app.config["RATELIMIT_RESET_EMAIL"] = "2 per hour"
     statuses = [register(client, "bad address").status_code for _ in range(3)]
     assert statuses == [400, 400, 429]
-    statuses = [_ask_reset(client, "someone@example.com").status_code for _ in range(3)]
+    statuses = [ask_reset(client, "someone@example.com").status_code for _ in range(3)]
     assert statuses == [303, 303, 429]
 
 

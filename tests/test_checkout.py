@@ -12,72 +12,30 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select, update
 
-from shop import mail
 from shop.catalog.models import Offer
 from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders.models import Order
+from tests.support.accounts import register, sign_in, sign_out
+from tests.support.catalogue import HAT, KIT
+from tests.support.checkout import (
+    GOOD,
+    checkout_page,
+    new_order,
+    page_form,
+    place,
+    send_field,
+)
+from tests.support.forms import csrf_token_of
+from tests.support.mailbox import outbox
+from tests.support.orders import orders
 from tests.support.pagetext import page_text
 from tests.support.shopper import HX, Shopper
-from tests.test_accounts import outbox
-
-HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"
-
-GOOD = {
-    "name": "Grace Hopper",
-    "email": "Grace@Example.com",
-    "company": "Compilers Ltd",
-    "role": "CTO",
-    "hosting": "aws",
-    "hosting_other": "",
-    "traffic_amount": "2,500",
-    "traffic_unit": "per_second",
-    "stateful": "Carts and\nlive cursors",
-    "files": "Uploads up to 2 GB",
-    "compliance": ["gdpr", "soc2"],
-    "compliance_notes": "EU only",
-    "cloudflare": ["workers", "r2"],
-    "notes": "Call after 3pm",
-    "billing_name": "Compilers Ltd",
-    "billing_address": "1 Harbour Street\n10115 Berlin\nGermany",
-    "vat_id": "de 136 695 976",
-    "po_number": "PO-2026-17",
-}
-
-
-def page_form(html: str) -> dict:
-    """The hidden fields of the checkout page."""
-    values = {}
-    for name in ("checkout_token", "bag_fingerprint"):
-        values[name] = re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html)[1]
-    values["csrf_token"] = re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
-    return values
-
-
-def checkout_page(client) -> tuple[str, dict]:
-    response = client.get("/checkout")
-    assert response.status_code == 200, response.headers.get("Location")
-    html = response.get_data(as_text=True)
-    return html, page_form(html)
-
-
-def place(client, hidden: dict, **changes):
-    data = {**GOOD, **hidden, **changes}
-    return client.post("/checkout", data={k: v for k, v in data.items() if v is not None})
-
-
-def orders(app) -> list[Order]:
-    with app.app_context():
-        found = list(db.session.scalars(select(Order).order_by(Order.id)))
-        for order in found:
-            order.lines  # noqa: B018 (loaded before the session goes)
-            db.session.expunge(order)
-        db.session.rollback()
-        return found
 
 
 @pytest.fixture
-def shopper(client):
+def buyer(client):
+    """A visitor whose bag holds two hats and a sync kit, about to check out."""
     shopper = Shopper(client)
     shopper.add(HAT, quantity="2")
     shopper.add(KIT)
@@ -90,7 +48,7 @@ def test_an_empty_bag_goes_back_to_the_offers(client):
     assert "Your bag is empty" in page_text(client.get("/offers").get_data(as_text=True))
 
 
-def test_the_page_shows_the_bag_and_every_field_with_its_limit(client, shopper):
+def test_the_page_shows_the_bag_and_every_field_with_its_limit(client, buyer):
     html, _ = checkout_page(client)
     text = page_text(html)
     assert "R2 Bucket Hat" in text and "× 2" in text and "$6,400" in text  # 2×1,800+2,800
@@ -104,7 +62,7 @@ def test_the_page_shows_the_bag_and_every_field_with_its_limit(client, shopper):
     assert "Place order" in text and "an invoice follows" in text
 
 
-def test_placing_an_order_in_invoice_mode(app, client, shopper):
+def test_placing_an_order_in_invoice_mode(app, client, buyer):
     _, hidden = checkout_page(client)
     response = place(client, hidden)
     assert response.status_code == 303
@@ -126,30 +84,21 @@ def test_placing_an_order_in_invoice_mode(app, client, shopper):
     assert order.reference in page and "invoice follows" in page_text(page)
     assert "Carts and" in page and "GDPR, SOC 2" in page_text(page)
     # The buyer's confirmation and the shop's notification.
-    assert mail.wait_for_outgoing()
-    sent = sorted((app.instance_path + "/outbox/" + name) for name in _outbox(app))
-    assert len(sent) == 2
+    assert len(outbox(app)) == 2
 
 
-def _outbox(app) -> list[str]:
-    import os
-
-    folder = os.path.join(app.instance_path, "outbox")
-    return os.listdir(folder) if os.path.isdir(folder) else []
-
-
-def test_the_same_token_twice_gives_one_order(app, client, shopper):
+def test_the_same_token_twice_gives_one_order(app, client, buyer):
     _, hidden = checkout_page(client)
     first = place(client, hidden)
     second = place(client, hidden)
     assert first.status_code == second.status_code == 303
     assert first.headers["Location"] == second.headers["Location"]
     assert len(orders(app)) == 1
-    assert mail.wait_for_outgoing() and len(_outbox(app)) == 2  # mail only once
+    assert len(outbox(app)) == 2  # mail only once
 
 
-def test_twenty_concurrent_posts_of_one_token_give_one_order(app, shopper):
-    client = shopper.client
+def test_twenty_concurrent_posts_of_one_token_give_one_order(app, buyer):
+    client = buyer.client
     _, hidden = checkout_page(client)
     cookie = client.get_cookie("shop_session").value
     data = {**GOOD, **hidden}
@@ -189,7 +138,7 @@ def test_twenty_concurrent_posts_of_one_token_give_one_order(app, shopper):
         ({"checkout_token": "short"}, "This form has expired"),
     ],
 )
-def test_bad_input_is_refused_with_every_value_kept(app, client, shopper, changes, message):
+def test_bad_input_is_refused_with_every_value_kept(app, client, buyer, changes, message):
     _, hidden = checkout_page(client)
     response = place(client, hidden, **changes)
     assert response.status_code == 400
@@ -208,16 +157,16 @@ def test_bad_input_is_refused_with_every_value_kept(app, client, shopper, change
     assert orders(app) == []
 
 
-def test_no_csrf_token_places_nothing(app, client, shopper):
+def test_no_csrf_token_places_nothing(app, client, buyer):
     _, hidden = checkout_page(client)
     response = place(client, hidden, csrf_token=None)
     assert response.status_code == 400
     assert orders(app) == []
 
 
-def test_a_bag_changed_since_the_page_is_shown_again(app, client, shopper):
+def test_a_bag_changed_since_the_page_is_shown_again(app, client, buyer):
     _, hidden = checkout_page(client)
-    shopper.add(HAT)  # another tab
+    buyer.add(HAT)  # another tab
     response = place(client, hidden)
     assert response.status_code == 409
     html = response.get_data(as_text=True)
@@ -228,15 +177,15 @@ def test_a_bag_changed_since_the_page_is_shown_again(app, client, shopper):
     assert place(client, page_form(html)).status_code == 303
 
 
-def test_a_bag_emptied_since_the_page_goes_back_to_the_offers(app, client, shopper):
+def test_a_bag_emptied_since_the_page_goes_back_to_the_offers(app, client, buyer):
     _, hidden = checkout_page(client)
-    shopper.post("/bag/clear", {"next": "/bag"})
+    buyer.post("/bag/clear", {"next": "/bag"})
     response = place(client, hidden)
     assert response.status_code == 303 and response.headers["Location"] == "/offers"
     assert orders(app) == []
 
 
-def test_changed_prices_are_shown_and_must_be_accepted(app, client, shopper):
+def test_changed_prices_are_shown_and_must_be_accepted(app, client, buyer):
     with app.app_context():
         db.session.execute(update(Offer).where(Offer.slug == HAT).values(price_cents=190_000))
         db.session.commit()
@@ -260,48 +209,42 @@ def test_changed_prices_are_shown_and_must_be_accepted(app, client, shopper):
 # ---------------------------------------------------------------- the draft
 
 
-def _save(client, field: str, value, route="/checkout/draft"):
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/bag").get_data(as_text=True))[1]
-    data = {"_field": field, field: value}
-    return client.post(route, data=data, headers={**HX, "X-CSRFToken": token})
-
-
-def test_the_draft_is_saved_by_field_and_restored(app, client, shopper):
-    assert _save(client, "name", "Ada").status_code == 204
-    assert _save(client, "cloudflare", ["kv", "d1"]).status_code == 204
-    assert _save(client, "notes", "Line one\nline two").status_code == 204
+def test_the_draft_is_saved_by_field_and_restored(app, client, buyer):
+    assert send_field(client, "name", "Ada").status_code == 204
+    assert send_field(client, "cloudflare", ["kv", "d1"]).status_code == 204
+    assert send_field(client, "notes", "Line one\nline two").status_code == 204
     html, _ = checkout_page(client)
     assert 'value="Ada"' in html and "Line one\nline two</textarea>" in html
     assert re.search(r'value="kv" checked', html) and re.search(r'value="d1" checked', html)
     # Emptying the boxes is saved too.
-    _save(client, "cloudflare", [])
+    send_field(client, "cloudflare", [])
     assert not re.search(r'value="kv" checked', checkout_page(client)[0])
 
 
 @pytest.mark.parametrize("field", ["checkout_token", "bag_fingerprint", "", "nonsense"])
-def test_the_draft_refuses_other_fields(client, shopper, field):
-    response = _save(client, field, "x")
+def test_the_draft_refuses_other_fields(client, buyer, field):
+    response = send_field(client, field, "x")
     assert response.status_code == 400
     assert "That is not a field of the checkout." in page_text(response.get_data(as_text=True))
 
 
-def test_the_draft_keeps_no_control_characters(app, client, shopper):
-    assert _save(client, "name", "Ada\x00 Lovelace\x07").status_code == 204
-    assert _save(client, "notes", "one\x00\nline two").status_code == 204
-    assert _save(client, "cloudflare", ["kv\x00"]).status_code == 204
+def test_the_draft_keeps_no_control_characters(app, client, buyer):
+    assert send_field(client, "name", "Ada\x00 Lovelace\x07").status_code == 204
+    assert send_field(client, "notes", "one\x00\nline two").status_code == 204
+    assert send_field(client, "cloudflare", ["kv\x00"]).status_code == 204
     html, _ = checkout_page(client)
     assert 'value="Ada Lovelace"' in html and "one \nline two</textarea>" in html
 
 
-def test_a_bag_emptied_since_the_page_keeps_what_was_typed(app, client, shopper):
+def test_a_bag_emptied_since_the_page_keeps_what_was_typed(app, client, buyer):
     _, hidden = checkout_page(client)
-    shopper.post("/bag/clear", {"next": "/bag"})
+    buyer.post("/bag/clear", {"next": "/bag"})
     place(client, hidden, notes="remember this")
     Shopper(client).add(HAT)
     assert "remember this" in checkout_page(client)[0]
 
 
-def test_a_large_traffic_number_is_stored(app, client, shopper):
+def test_a_large_traffic_number_is_stored(app, client, buyer):
     _, hidden = checkout_page(client)
     assert place(client, hidden, traffic_amount="9999999999999").status_code == 303
     assert orders(app)[0].traffic_amount == 9_999_999_999_999
@@ -320,9 +263,9 @@ def test_odd_references_and_session_ids_are_not_found(client, path):
     assert client.get(path).status_code in {303, 404}
 
 
-def test_two_fields_saved_at_once_both_stay(app, client, shopper):
+def test_two_fields_saved_at_once_both_stay(app, client, buyer):
     cookie = client.get_cookie("shop_session").value
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/bag").get_data(as_text=True))[1]
+    token = csrf_token_of(client, "/bag")
     fields = [("name", "Ada"), ("company", "Engines"), ("role", "Analyst"), ("files", "Punch")]
     barrier = threading.Barrier(len(fields))
 
@@ -343,32 +286,30 @@ def test_two_fields_saved_at_once_both_stay(app, client, shopper):
         assert value in html
 
 
-def test_a_field_is_validated_alone_and_answered_in_place(client, shopper):
-    response = _save(client, "email", "not an email", route="/checkout/validate")
+def test_a_field_is_validated_alone_and_answered_in_place(client, buyer):
+    response = send_field(client, "email", "not an email", route="/checkout/validate")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div class="field field-invalid" id="email-field"')
     assert 'aria-invalid="true"' in html and 'aria-describedby="email-hint email-error"' in html
     assert "Enter an email address like" in html
     # Other fields are not judged: the name is empty but says nothing.
-    response = _save(client, "email", "ada@example.com", route="/checkout/validate")
+    response = send_field(client, "email", "ada@example.com", route="/checkout/validate")
     assert "field-invalid" not in response.get_data(as_text=True)
 
 
-def test_the_draft_follows_the_visitor_into_their_account(app, client, shopper):
-    from tests.test_accounts import register, sign_in, sign_out
-
+def test_the_draft_follows_the_visitor_into_their_account(app, client, buyer):
     register(client, "draft@example.com")
     sign_out(client)
     Shopper(client).add(HAT)
-    _save(client, "stateful", "Durable Objects per room")
+    send_field(client, "stateful", "Durable Objects per room")
     sign_in(client, "draft@example.com")
     html, _ = checkout_page(client)
     assert "Durable Objects per room" in html and 'value="draft@example.com"' in html
 
 
-def test_placing_the_order_deletes_the_draft(app, client, shopper):
-    _save(client, "notes", "remember me")
+def test_placing_the_order_deletes_the_draft(app, client, buyer):
+    send_field(client, "notes", "remember me")
     _, hidden = checkout_page(client)
     place(client, hidden)
     with app.app_context():
@@ -378,7 +319,7 @@ def test_placing_the_order_deletes_the_draft(app, client, shopper):
 # ---------------------------------------------------------------- who sees an order
 
 
-def test_an_order_is_shown_to_its_owner_and_its_link_only(app, client, shopper):
+def test_an_order_is_shown_to_its_owner_and_its_link_only(app, client, buyer):
     _, hidden = checkout_page(client)
     location = place(client, hidden).headers["Location"]
     reference = orders(app)[0].reference
@@ -401,8 +342,6 @@ def test_an_order_is_shown_to_its_owner_and_its_link_only(app, client, shopper):
 
 
 def test_signed_in_customers_see_their_orders_on_the_account_page(app, client):
-    from tests.test_accounts import register
-
     register(client, "orders@example.com")
     Shopper(client).add(HAT)
     _, hidden = checkout_page(client)
@@ -414,7 +353,7 @@ def test_signed_in_customers_see_their_orders_on_the_account_page(app, client):
     assert client.get(f"/orders/{order.reference}").status_code == 200
 
 
-def test_another_visitors_token_does_not_reveal_their_order(app, client, shopper):
+def test_another_visitors_token_does_not_reveal_their_order(app, client, buyer):
     _, hidden = checkout_page(client)
     place(client, hidden)
     thief = Shopper(app.test_client())
@@ -426,7 +365,7 @@ def test_another_visitors_token_does_not_reveal_their_order(app, client, shopper
     assert len(orders(app)) == 1
 
 
-def test_orders_store_json_lists(app, client, shopper):
+def test_orders_store_json_lists(app, client, buyer):
     _, hidden = checkout_page(client)
     place(client, hidden, compliance=["none"], cloudflare=None)
     with app.app_context():
@@ -437,16 +376,10 @@ def test_orders_store_json_lists(app, client, shopper):
 # ---------------------------------------------------------------- abuse of the order mail
 
 
-def _new_order(client, **changes):
-    Shopper(client).add(HAT)
-    _, hidden = checkout_page(client)
-    return place(client, hidden, **changes)
-
-
 def test_orders_are_limited_per_address_typed_and_the_429_keeps_the_form(app, client):
     app.config["RATELIMIT_ORDER_EMAIL"] = "2 per hour"
-    assert [_new_order(client).status_code for _ in range(2)] == [303, 303]
-    refused = _new_order(client, email="GRACE@example.com ", notes="Please call after 4pm")
+    assert [new_order(client).status_code for _ in range(2)] == [303, 303]
+    refused = new_order(client, email="GRACE@example.com ", notes="Please call after 4pm")
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= 3600
     html = refused.get_data(as_text=True)
@@ -455,12 +388,12 @@ def test_orders_are_limited_per_address_typed_and_the_429_keeps_the_form(app, cl
         assert value in html, value
     assert len(orders(app)) == 2
     # Another address from the same client may still order.
-    assert _new_order(client, email="ada@example.com").status_code == 303
+    assert new_order(client, email="ada@example.com").status_code == 303
 
 
 def test_orders_are_limited_per_client(app, client):
     app.config["RATELIMIT_ORDER"] = "2 per hour"
-    statuses = [_new_order(client, email=f"buyer{n}@example.com").status_code for n in range(3)]
+    statuses = [new_order(client, email=f"buyer{n}@example.com").status_code for n in range(3)]
     assert statuses == [303, 303, 429]
     other = app.test_client()
     Shopper(other).add(HAT)
@@ -476,18 +409,18 @@ def test_orders_are_limited_per_client(app, client):
 def test_refused_forms_and_double_clicks_do_not_count(app, client):
     app.config["RATELIMIT_ORDER_EMAIL"] = "1 per hour"
     for _ in range(3):
-        assert _new_order(client, name="").status_code == 400
+        assert new_order(client, name="").status_code == 400
     Shopper(client).add(HAT)
     _, hidden = checkout_page(client)
     first, second = place(client, hidden), place(client, hidden)
     assert first.status_code == second.status_code == 303
     assert first.headers["Location"] == second.headers["Location"]
-    assert _new_order(client).status_code == 429
+    assert new_order(client).status_code == 429
 
 
 def test_the_buyer_mail_opens_with_nothing_the_buyer_typed(app, client):
     forged = "Please verify your account at http://evil.example/login"
-    assert _new_order(client, name=forged, email="victim@example.com").status_code == 303
+    assert new_order(client, name=forged, email="victim@example.com").status_code == 303
     messages = outbox(app)
     [buyer] = [m for m in messages if m["To"] == "victim@example.com"]
     for part in ("plain", "html"):
@@ -497,7 +430,7 @@ def test_the_buyer_mail_opens_with_nothing_the_buyer_typed(app, client):
     assert text.startswith("Your order EG-")
 
 
-def test_the_order_page_says_thank_you_once(app, client, shopper):
+def test_the_order_page_says_thank_you_once(app, client, buyer):
     _, hidden = checkout_page(client)
     response = place(client, hidden)
     page = page_text(client.get(response.headers["Location"]).get_data(as_text=True))
@@ -505,7 +438,7 @@ def test_the_order_page_says_thank_you_once(app, client, shopper):
     assert "is placed" in page
 
 
-def test_every_label_says_whether_its_field_is_required(client, shopper):
+def test_every_label_says_whether_its_field_is_required(client, buyer):
     html, _ = checkout_page(client)
     text = page_text(html)
     for label in ("Name", "Email", "Current hosting", "Expected traffic", "Unit"):

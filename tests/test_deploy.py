@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shop import deploy
+from tests.support.accounts import register
 
 PUBLIC = {
     "PUBLIC_URL": "https://shop.example",
@@ -64,8 +65,6 @@ def test_the_command_says_what_is_served_and_warns(app, runner, monkeypatch):
 
 
 def test_the_admin_page_says_what_the_owner_must_still_set(app, client):
-    from tests.test_accounts import register
-
     assert register(client, "owner@example.com").status_code == 303
     runner = app.test_cli_runner()
     assert runner.invoke(args=["users", "create-admin", "owner@example.com"]).exit_code == 0

@@ -14,14 +14,10 @@ from sqlalchemy import func, select, text
 from shop.accounts.models import User
 from shop.accounts.services import email_problem, normalize_email
 from shop.extensions import db
-from tests.support.database import app_on_fresh_database
-from tests.support.pagetext import page_text
-from tests.support.shopper import HX, Shopper
-from tests.test_accounts import (
+from tests.support.accounts import (
     NEW_PASSWORD,
     PASSWORD,
-    _ask_reset,
-    outbox,
+    ask_reset,
     post,
     register,
     reset_link,
@@ -29,7 +25,13 @@ from tests.test_accounts import (
     sign_out,
     signed_in,
 )
-from tests.test_checkout import HAT, checkout_page, orders, place
+from tests.support.catalogue import HAT
+from tests.support.checkout import new_order, send_field
+from tests.support.database import app_on_fresh_database
+from tests.support.mailbox import outbox
+from tests.support.orders import orders
+from tests.support.pagetext import page_text
+from tests.support.shopper import Shopper
 
 # Pairs of spellings of one address: (as typed, as stored).
 CONFUSABLES = [
@@ -144,7 +146,7 @@ def test_sign_in_with_a_look_alike_address_finds_the_account(app, client):
 def test_a_reset_asked_with_a_look_alike_address_reaches_the_account(app, client):
     register(client, "straße@example.com")
     sign_out(client)
-    assert _ask_reset(client, "ＳＴＲＡＳＳＥ@example.com").status_code == 303
+    assert ask_reset(client, "ＳＴＲＡＳＳＥ@example.com").status_code == 303
     [message] = outbox(app)
     assert message["To"] == "strasse@example.com"
     response = post(
@@ -199,36 +201,23 @@ def test_an_ascii_password_that_is_the_address_in_look_alikes_is_refused(app, cl
 # ---------------------------------------------------------------- checkout
 
 
-def _bag(client) -> None:
-    Shopper(client).add(HAT)
-
-
 def test_an_order_stores_the_normalised_address(app, client):
-    _bag(client)
-    _, hidden = checkout_page(client)
-    assert place(client, hidden, email="ＧＲＡＣＥ@Example.com").status_code == 303
+    assert new_order(client, email="ＧＲＡＣＥ@Example.com").status_code == 303
     [order] = orders(app)
     assert order.email == "grace@example.com"
 
 
 @pytest.mark.parametrize(("typed", "normalised"), INVALID_ONCE_NORMALISED)
 def test_checkout_refuses_an_address_invalid_once_normalised(app, client, typed, normalised):
-    _bag(client)
-    _, hidden = checkout_page(client)
-    response = place(client, hidden, email=typed)
+    response = new_order(client, email=typed)
     assert response.status_code == 400
     assert "not a valid email address" in page_text(response.get_data(as_text=True))
     assert orders(app) == []
 
 
 def test_checkout_validates_the_normalised_address_in_place(client):
-    _bag(client)
-    token = Shopper(client).csrf
-    response = client.post(
-        "/checkout/validate",
-        data={"_field": "email", "email": "a＠b@example.com"},
-        headers={**HX, "X-CSRFToken": token},
-    )
+    Shopper(client).add(HAT)
+    response = send_field(client, "email", "a＠b@example.com", route="/checkout/validate")
     html = response.get_data(as_text=True)
     assert 'id="email-field"' in html and "field-invalid" in html
     assert "a@b@example.com, which is not a valid email address" in page_text(html)

@@ -15,18 +15,18 @@ from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders.models import Order, OrderLine
 from shop.sessions import SessionRecord
-from tests.support.shopper import HX, Shopper
-from tests.test_accounts import register, sign_in, signed_in
-from tests.test_checkout import checkout_page, place
+from tests.support.accounts import register, sign_in, signed_in
+from tests.support.catalogue import DENIM, HAT, KIT
+from tests.support.checkout import checkout_page, place, send_field
+from tests.support.shopper import Shopper
 
 GRACE = "grace@example.com"
 ADA = "ada@example.com"
-HAT, KIT, DENIM = "r2-bucket-hat", "realtime-websocket-sync-kit", "durable-object-denim"
 LEFT_ALONE = (
     "not touched: mail already sent (the mailboxes, instance/outbox/), Stripe's own records "
     "of card payments, and rate-limit counters (gone within a day)"
 )
-# The context other buyers typed (Grace's is tests.test_checkout.GOOD's).
+# The context other buyers typed (Grace's is tests.support.checkout.GOOD's).
 OTHER_CONTEXT = {
     "company": "Engines",
     "role": "Analyst",
@@ -52,16 +52,6 @@ FREE_TEXT = (
     "vat_id",
     "po_number",
 )
-
-
-def save_draft(client, field: str, value: str):
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/bag").get_data(as_text=True))[1]
-    response = client.post(
-        "/checkout/draft",
-        data={"_field": field, field: value},
-        headers={**HX, "X-CSRFToken": token},
-    )
-    assert response.status_code < 300
 
 
 def order_now(client, **changes) -> str:
@@ -117,7 +107,7 @@ def shop(app):
     signed = [order_now(grace, email=GRACE), order_now(grace, email="Grace@Example.com")]
     Shopper(grace).add(KIT)
     Shopper(grace).wish(DENIM, saved=True)
-    save_draft(grace, "company", "Compilers Ltd")
+    assert send_field(grace, "company", "Compilers Ltd").status_code < 300
     second_device = app.test_client()
     assert sign_in(second_device, GRACE).status_code == 303
 
@@ -125,15 +115,15 @@ def shop(app):
     anonymous = order_now(visitor, email=" GRACE@example.COM ", name="G. Hopper")
     typed = app.test_client()
     Shopper(typed).add(HAT)
-    save_draft(typed, "name", "Grace H.")
-    save_draft(typed, "email", "Grace@Example.com")
+    assert send_field(typed, "name", "Grace H.").status_code < 300
+    assert send_field(typed, "email", "Grace@Example.com").status_code < 300
 
     ada = app.test_client()
     assert register(ada, ADA, name="Ada Lovelace").status_code == 303
     order_now(ada, email=ADA, name="Ada Lovelace", **OTHER_CONTEXT)
     Shopper(ada).add(DENIM)
     Shopper(ada).wish(HAT, saved=True)
-    save_draft(ada, "notes", "Analytical")
+    assert send_field(ada, "notes", "Analytical").status_code < 300
     stranger = app.test_client()
     order_now(stranger, email="someone@example.org", name="Someone", **OTHER_CONTEXT)
     assert mail.wait_for_outgoing()

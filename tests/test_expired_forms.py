@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 
+from tests.support.catalogue import HAT
+from tests.support.checkout import GOOD, page_form
+from tests.support.orders import orders
 from tests.support.pagetext import page_text
 from tests.support.shopper import HX, Shopper
-from tests.test_checkout import GOOD, HAT, orders, page_form
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 

@@ -11,9 +11,12 @@ import pytest
 from shop import create_app
 from shop.catalog.services import load_catalog
 from shop.extensions import db
+from tests.support.accounts import ask_reset, new_customer
+from tests.support.catalogue import HAT
+from tests.support.checkout import checkout_fields
 from tests.support.database import PG_URL, TEST_SECRET
+from tests.support.mailbox import outbox
 from tests.support.shopper import CHECKOUT_FORM, Shopper
-from tests.test_accounts import outbox, register, sign_out, unique_email
 
 PUBLIC = "https://shop.example"
 FORGED = "evil.example"
@@ -58,21 +61,6 @@ def links(message) -> list[str]:
     return found
 
 
-def ask_reset(client, address: str, **headers):
-    html = client.get("/account/reset", headers=headers).get_data(as_text=True)
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', html)
-    data = {"email": address, "csrf_token": token[1] if token else ""}
-    return client.post("/account/reset", data=data, headers=headers)
-
-
-def customer_of(app) -> str:
-    address = unique_email()
-    client = app.test_client()
-    assert register(client, address).status_code == 303
-    assert sign_out(client).status_code == 303
-    return address
-
-
 # ---------------------------------------------------------------- unknown hosts
 
 
@@ -107,7 +95,7 @@ def test_the_public_host_and_the_allowed_hosts_are_served(make_app):
 
 
 def test_a_reset_request_with_a_forged_host_mails_nothing(app):
-    address = customer_of(app)
+    address = new_customer(app)
     before = len(outbox(app))
     response = ask_reset(app.test_client(), address, Host=FORGED)
     assert response.status_code == 400
@@ -116,7 +104,7 @@ def test_a_reset_request_with_a_forged_host_mails_nothing(app):
 
 def test_a_forwarded_host_is_checked_behind_a_trusted_proxy(make_app):
     app = make_app(TRUSTED_PROXIES=1)
-    address = customer_of(app)
+    address = new_customer(app)
     before = len(outbox(app))
     response = ask_reset(app.test_client(), address, **{"X-Forwarded-Host": FORGED})
     assert response.status_code == 400
@@ -137,7 +125,7 @@ def test_a_forwarded_host_is_checked_behind_a_trusted_proxy(make_app):
 )
 def test_reset_links_carry_only_the_public_origin(make_app, proxies, forged):
     app = make_app(PUBLIC_URL=PUBLIC, TRUSTED_PROXIES=proxies)
-    address = customer_of(app)
+    address = new_customer(app)
     before = len(outbox(app))
     response = ask_reset(app.test_client(), address, **forged)
     if proxies and forged.get("X-Forwarded-Host") == FORGED:
@@ -151,7 +139,7 @@ def test_reset_links_carry_only_the_public_origin(make_app, proxies, forged):
 
 
 def test_without_a_public_url_links_use_the_allowed_request_host(app):
-    address = customer_of(app)
+    address = new_customer(app)
     before = len(outbox(app))
     headers = {"Forwarded": f"host={FORGED}", "X-Forwarded-Host": FORGED}
     assert ask_reset(app.test_client(), address, **headers).status_code == 303
@@ -167,12 +155,9 @@ def test_order_mails_link_to_the_public_origin(make_app, proxies):
     if not proxies:
         headers["X-Forwarded-Host"] = FORGED  # ignored without a trusted proxy
     shopper = Shopper(client)
-    shopper.add("r2-bucket-hat")
+    shopper.add(HAT)
     html = client.get("/checkout", headers=headers).get_data(as_text=True)
-    hidden = {
-        name: re.search(rf'name="{name}" type="hidden" value="([^"]*)"', html)[1]
-        for name in ("checkout_token", "bag_fingerprint")
-    }
+    hidden = checkout_fields(html)
     data = {**CHECKOUT_FORM, **hidden, "csrf_token": shopper.csrf}
     response = client.post("/checkout", data=data, headers=headers)
     assert response.status_code == 303

@@ -13,10 +13,12 @@ from shop.db import write_transaction
 from shop.extensions import db
 from shop.orders import invoices, services
 from shop.orders.models import Invoice, Order
+from tests.support.catalogue import HAT
+from tests.support.checkout import checkout_page, new_order
+from tests.support.mailbox import outbox
+from tests.support.orders import add_order, move, orders
 from tests.support.pagetext import page_text
 from tests.support.shopper import Shopper
-from tests.test_checkout import HAT, checkout_page, orders, place
-from tests.test_orders_admin import add_order, admin, move  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -33,18 +35,11 @@ def studio(app):
     return app
 
 
-def _order(app, client, **changes):
-    Shopper(client).add(HAT)
-    _, hidden = checkout_page(client)
-    response = place(client, hidden, **changes)
-    return response
-
-
 # ---------------------------------------------------------------- checkout
 
 
 def test_invoice_details_are_asked_and_kept_on_the_order(app, client):
-    assert _order(app, client).status_code == 303
+    assert new_order(client).status_code == 303
     [order] = orders(app)
     assert order.billing_name == "Compilers Ltd"
     assert order.billing_address == "1 Harbour Street\n10115 Berlin\nGermany"
@@ -64,7 +59,7 @@ def test_invoice_details_are_asked_and_kept_on_the_order(app, client):
     ],
 )
 def test_bad_invoice_details_are_refused_with_everything_kept(app, client, changes, message):
-    response = _order(app, client, **changes)
+    response = new_order(client, **changes)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert message in page_text(html)
@@ -76,7 +71,7 @@ def test_bad_invoice_details_are_refused_with_everything_kept(app, client, chang
     "vat_id", ["", "ATU13585627", "EL094259216", "NL004495445B01", "CHE116281710"]
 )
 def test_valid_or_foreign_vat_ids_are_taken(app, client, vat_id):
-    assert _order(app, client, vat_id=vat_id).status_code == 303
+    assert new_order(client, vat_id=vat_id).status_code == 303
 
 
 def test_with_stripe_no_invoice_details_are_asked(app, client):
@@ -106,7 +101,7 @@ def test_numbers_follow_each_other_within_a_year_and_start_again(app):
         db.session.rollback()
 
 
-def test_an_invoice_issued_keeps_what_it_said(studio, admin):  # noqa: F811
+def test_an_invoice_issued_keeps_what_it_said(studio, admin):
     reference = add_order(studio, status="submitted", billing_name="Old Name Ltd")
     move(admin, reference, "invoiced")
     studio.config["STUDIO_NAME"] = "Renamed Studio"
@@ -122,8 +117,8 @@ def test_an_invoice_issued_keeps_what_it_said(studio, admin):  # noqa: F811
 # ---------------------------------------------------------------- the page
 
 
-def test_the_buyer_opens_the_invoice_from_the_order_page(studio, client, admin):  # noqa: F811
-    assert _order(studio, client).status_code == 303
+def test_the_buyer_opens_the_invoice_from_the_order_page(studio, client, admin):
+    assert new_order(client).status_code == 303
     [order] = orders(studio)
     order_page = client.get(f"/orders/{order.reference}").get_data(as_text=True)
     assert "/invoice" not in order_page  # none yet: it is issued when invoiced
@@ -159,8 +154,8 @@ def test_the_buyer_opens_the_invoice_from_the_order_page(studio, client, admin):
     assert "css/invoice.css" in html  # the print stylesheet
 
 
-def test_the_invoice_is_shown_only_to_who_may_see_the_order(studio, client, admin):  # noqa: F811
-    _order(studio, client)
+def test_the_invoice_is_shown_only_to_who_may_see_the_order(studio, client, admin):
+    new_order(client)
     [order] = orders(studio)
     move(admin, order.reference, "invoiced")
     stranger = studio.test_client()
@@ -193,8 +188,6 @@ def test_a_stripe_payment_issues_a_paid_invoice(app):
     page = page_text(client.get(f"/orders/{reference}/invoice?key={key}").get_data(as_text=True))
     assert "Paid on" in page and "Please pay" not in page
     # The buyer's mail of the payment links to the invoice.
-    from tests.test_accounts import outbox
-
     [paid] = [m for m in outbox(app) if m["Subject"] == f"Your order {reference} is paid"]
     assert f"/orders/{reference}/invoice?key={key}" in paid.get_body(("plain",)).get_content()
 

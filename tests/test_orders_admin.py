@@ -1,139 +1,37 @@
 """The administrators' orders: access, the list (order, pages, filters, search), one order and
 its status form, the CSV export, the ``orders`` commands and the expiry of unpaid orders.
 
-Orders are inserted directly as rows (``add_orders``); the checkout that places them is
-tested on its own."""
+Orders are inserted directly as rows (``tests.support.orders.add_orders``); the checkout
+that places them is tested on its own."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from shop.accounts.models import User
-from shop.db import write_transaction
 from shop.extensions import db
-from shop.orders.models import Order, OrderEvent, OrderLine
-from shop.orders.services import new_reference
+from shop.orders.models import Order, OrderEvent
+from tests.support.accounts import new_account
+from tests.support.forms import csrf_token_of, form_token
+from tests.support.mailbox import outbox
+from tests.support.orders import add_order, add_orders, move
 from tests.support.pagetext import page_text
-
-PASSWORD = "correct horse battery staple"
-LINES = (("Edge architecture review", 450000, 2), ("R2 migration plan", 1250, 1))
-
 
 # ---------------------------------------------------------------- helpers
 
 
-def csrf_token(client, path: str = "/account/register") -> str:
-    html = client.get(path).get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
-
-
-def register(client) -> str:
-    address = f"admin-{uuid.uuid4().hex[:10]}@example.com"
-    response = client.post(
-        "/account/register",
-        data={
-            "name": "Grace Hopper",
-            "email": address,
-            "password": PASSWORD,
-            "confirm": PASSWORD,
-            "csrf_token": csrf_token(client),
-        },
-    )
-    assert response.status_code == 303
-    return address
-
-
 @pytest.fixture
-def admin(app, runner):
-    """A signed-in administrator's browser."""
-    client = app.test_client()
-    address = register(client)
-    result = runner.invoke(args=["users", "create-admin", address])
-    assert result.exit_code == 0, result.output
-    return client
-
-
-@pytest.fixture
-def customer(app):
+def customer_client(app):
     """A signed-in customer's browser (no administrator)."""
     client = app.test_client()
-    register(client)
+    new_account(client)
     return client
-
-
-def order_values(**values) -> dict:
-    """Every column of an order, with ``values`` instead of the defaults."""
-    moment = values.pop("created_at", None) or datetime.now(UTC)
-    row = {
-        "reference": new_reference(),
-        "checkout_token": uuid.uuid4().hex,
-        "owner_type": "session",
-        "owner_id": uuid.uuid4().hex,
-        "user_id": None,
-        "status": "submitted",
-        "name": "Ada Lovelace",
-        "email": f"ada-{uuid.uuid4().hex[:8]}@example.com",
-        "company": "Analytical Engines",
-        "role": "CTO",
-        "hosting": "gcp",
-        "hosting_other": "",
-        "traffic_amount": 1200,
-        "traffic_unit": "per_second",
-        "stateful": "Sessions in Redis",
-        "files": "Uploads to S3",
-        "compliance_json": json.dumps(["gdpr", "soc2"]),
-        "compliance_notes": "EU customers",
-        "cloudflare_json": json.dumps(["workers", "r2"]),
-        "notes": "Call after 3 pm",
-        "currency": "USD",
-        "stripe_session_id": None,
-        "payment_attempt": 0,
-        "created_at": moment,
-        "updated_at": moment,
-        "paid_at": None,
-    }
-    row.update(values)
-    return row
-
-
-def add_orders(app, *specs: dict, lines=LINES) -> list[str]:
-    """Insert one order per spec (column values, see ``order_values``) with ``lines``;
-    returns their references."""
-    references = []
-    with app.app_context():
-        with write_transaction():
-            for spec in specs:
-                order = Order(
-                    **order_values(**spec),
-                    total_cents=sum(price * quantity for _, price, quantity in lines),
-                )
-                order.lines = [
-                    OrderLine(
-                        offer_id=None,
-                        slug=re.sub(r"[^a-z0-9]+", "-", title.lower()),
-                        title=title,
-                        unit_price_cents=price,
-                        currency="USD",
-                        quantity=quantity,
-                    )
-                    for title, price, quantity in lines
-                ]
-                db.session.add(order)
-                references.append(order.reference)
-        db.session.remove()
-    return references
-
-
-def add_order(app, **values) -> str:
-    return add_orders(app, values)[0]
 
 
 def stored(app, reference: str) -> Order:
@@ -147,10 +45,6 @@ def stored(app, reference: str) -> Order:
 def listed(html: str) -> list[str]:
     """The references the list shows, in order."""
     return re.findall(r'<a href="/admin/orders/(EG-[0-9A-Z-]+)">', html)
-
-
-def form_token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
 
 
 def ago(**delta) -> datetime:
@@ -172,7 +66,7 @@ def routes(reference: str) -> list[tuple[str, str]]:
 def call(client, method: str, path: str):
     if method == "get":
         return client.get(path)
-    return client.post(path, data={"status": "cancelled", "csrf_token": csrf_token(client, "/")})
+    return client.post(path, data={"status": "cancelled", "csrf_token": csrf_token_of(client, "/")})
 
 
 def test_visitors_are_asked_to_sign_in(app, client):
@@ -184,10 +78,10 @@ def test_visitors_are_asked_to_sign_in(app, client):
     assert stored(app, reference).status == "submitted"
 
 
-def test_customers_are_refused(app, customer):
+def test_customers_are_refused(app, customer_client):
     reference = add_order(app)
     for method, path in routes(reference):
-        assert call(customer, method, path).status_code == 403, path
+        assert call(customer_client, method, path).status_code == 403, path
     assert stored(app, reference).status == "submitted"
 
 
@@ -358,7 +252,7 @@ def test_an_order_shows_its_context(app, admin):
 def test_an_unknown_order_is_not_found(app, admin):
     assert admin.get("/admin/orders/EG-0000-0000").status_code == 404
     assert admin.get("/admin/orders/" + "X" * 40).status_code == 404
-    token = csrf_token(admin, "/admin/orders")
+    token = csrf_token_of(admin, "/admin/orders")
     response = admin.post(
         "/admin/orders/EG-0000-0000/status", data={"status": "invoiced", "csrf_token": token}
     )
@@ -366,14 +260,6 @@ def test_an_unknown_order_is_not_found(app, admin):
 
 
 # ---------------------------------------------------------------- status changes
-
-
-def move(admin, reference: str, status: str, **extra):
-    page = admin.get(f"/admin/orders/{reference}").get_data(as_text=True)
-    return admin.post(
-        f"/admin/orders/{reference}/status",
-        data={"status": status, "csrf_token": form_token(page), **extra},
-    )
 
 
 def history(app, reference: str) -> list[tuple]:
@@ -474,8 +360,6 @@ def test_a_second_tab_moving_the_same_order_is_told_it_changed(app, admin):
 
 
 def test_the_buyer_is_told_of_a_change_only_when_asked(app, admin):
-    from tests.test_accounts import outbox
-
     reference = add_order(app, status="submitted", email="grace@example.com")
     move(admin, reference, "invoiced")  # the invoice always goes to the buyer
     [invoiced] = [m for m in outbox(app) if m["To"] == "grace@example.com"]
@@ -520,7 +404,7 @@ def test_notes_are_kept_in_the_history_for_administrators_only(app, admin):
 
 
 def test_the_admin_shows_the_customer_not_an_account_number(app, admin):
-    customer = register(app.test_client())
+    customer = new_account(app.test_client())
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == customer))
         user_id, name = user.id, user.name
