@@ -8,13 +8,10 @@ Orders are inserted directly (``make_order``), as the checkout would leave them.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import secrets
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,17 +19,18 @@ import stripe
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from shop import mail
 from shop.bag.models import BagLine
 from shop.catalog.models import Offer
 from shop.checkout.models import DraftField
 from shop.extensions import db
 from shop.orders import services as orders
-from shop.orders.models import Order, OrderLine
+from shop.orders.models import Order
 from shop.payments import services as payments
 from shop.payments.models import StripeEvent
 from shop.sessions import session_key
 from tests.support.fakestripe import FakeStripe, signed_event, unflatten
+from tests.support.mailbox import outbox
+from tests.support.orders import add_order
 from tests.support.shopper import Shopper
 
 API_KEY = "sk_test_fake_" + "4eC39HqLyjWDarjtT1zdp7dc"
@@ -79,40 +77,9 @@ def make_order(
     status: str = "pending_payment",
     lines=LINES,
 ) -> str:
-    """Insert an order as the checkout places it; returns its reference."""
-    with app.app_context():
-        moment = datetime.now(UTC)
-        reference = orders.new_reference()
-        order = Order(
-            reference=reference,
-            checkout_token=secrets.token_urlsafe(24),
-            owner_type=owner_type,
-            owner_id=owner_id,
-            status=status,
-            name="Ada Lovelace",
-            email=f"{reference.lower()}@example.com",
-            hosting="aws",
-            traffic_amount=200,
-            traffic_unit="per_second",
-            total_cents=sum(price * quantity for _, price, quantity in lines),
-            currency="USD",
-            payment_attempt=0,
-            created_at=moment,
-            updated_at=moment,
-        )
-        order.lines = [
-            OrderLine(
-                slug=title.lower().replace(" ", "-"),
-                title=title,
-                unit_price_cents=price,
-                currency="USD",
-                quantity=quantity,
-            )
-            for title, price, quantity in lines
-        ]
-        db.session.add(order)
-        db.session.commit()
-        return reference
+    """An order as the checkout leaves it for Stripe, waiting for its payment; its buyer's
+    address is ``<reference>@example.com`` (tests.support.orders)."""
+    return add_order(app, owner_id=owner_id, owner_type=owner_type, status=status, lines=lines)
 
 
 def state(app: Flask, reference: str) -> dict:
@@ -185,16 +152,8 @@ def deliver(client, payload: bytes, headers: dict[str, str]):
 
 def buyer_mails(app: Flask, reference: str) -> int:
     """How many mails went to the order's buyer (the outbox, once background sends end)."""
-    assert mail.wait_for_outgoing(timeout=10)
-    outbox = Path(app.instance_path) / mail.OUTBOX
-    if not outbox.exists():
-        return 0
     address = f"{reference.lower()}@example.com"
-    count = 0
-    for path in outbox.glob("*.eml"):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        count += message["To"] == address
-    return count
+    return sum(message["To"] == address for message in outbox(app))
 
 
 def flashes(client) -> list[tuple[str, str]]:
