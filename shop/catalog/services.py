@@ -94,30 +94,6 @@ _BY_SLUG = select(Offer).where(Offer.slug == bindparam("slug"), Offer.active.is_
 _BY_SLUG_WITHOUT_TAGS = _BY_SLUG.options(lazyload(Offer.tags))
 
 
-def find_tag(name: str) -> str | None:
-    """The tag's name as the catalogue spells it, when an active offer carries it."""
-    return db.session.scalar(
-        select(OfferTag.name)
-        .join(Offer)
-        .where(OfferTag.key == name.lower(), Offer.active.is_(True))
-        .limit(1)
-    )
-
-
-def all_tags() -> list[str]:
-    """Every tag of an active offer, in shelf order, each once."""
-    rows = db.session.execute(
-        select(OfferTag.name)
-        .join(Offer)
-        .where(Offer.active.is_(True))
-        .order_by(Offer.position, Offer.id, OfferTag.position)
-    )
-    seen: dict[str, str] = {}
-    for (name,) in rows:
-        seen.setdefault(name.lower(), name)
-    return list(seen.values())
-
-
 # ---------------------------------------------------------------- version
 
 _VERSION = select(CatalogVersion.version).where(CatalogVersion.id == 1)

@@ -26,6 +26,8 @@ tests a row's fields in place, ranks every match exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Integer, Select, bindparam, case, column, func, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import literal_column
@@ -48,21 +50,32 @@ SCORED_PER_WINDOW = 1000
 PG_WEIGHTS = {"title": "A", "tags": "B", "category": "C"}
 
 
-def _carrying(keys: list[str]) -> Select:
-    """The ids of the offers carrying a tag with one of ``keys``."""
-    return select(OfferTag.offer_id).where(OfferTag.key.in_(keys))
-
-
 class Engine:
-    """One engine's statements over the active offers that match a query's words."""
+    """One engine's statements over the active offers that match a query's words.
+
+    The statements of a search are built once per shape (with a tag filter or not, and so
+    on), with bound parameters for the query's words: building a statement and working out
+    its cache key cost SQLAlchemy more than FTS5 needs to answer it.
+    """
 
     source = None
     id = None
     # The id as a WHERE clause names it (SQLite needs it unary-plussed, see there).
     filter_id = None
 
+    def __init__(self) -> None:
+        self._built: dict[tuple, Any] = {}
+
+    def built(self, name: str, *shape: bool) -> Any:
+        """The statement ``name`` of this shape, built on first use (``_build_<name>``)."""
+        key = (name, *shape)
+        statement = self._built.get(key)
+        if statement is None:
+            statement = self._built[key] = getattr(self, f"_build_{name}")(*shape)
+        return statement
+
     def match(self, query: Query, fields: tuple[str, ...] | None):
-        """Every word in one of ``fields`` (None: in any field)."""
+        """Every word in one of ``fields`` (None: in any field), as a condition of its own."""
         raise NotImplementedError
 
     def ranked(
@@ -72,25 +85,36 @@ class Engine:
         number; ``tag`` (a key) keeps the offers that carry it."""
         raise NotImplementedError
 
-    def tag_filters(self, tag: str | None) -> list:
-        if tag is None:
-            return []
-        return [self.filter_id.in_(_carrying([tag]))]
-
     def ids(self, query: Query) -> Select:
         """The matching ids, unordered."""
         return select(self.id).select_from(self.source).where(self.match(query, None))
 
+    def tagged(self) -> Any:
+        """The condition that the offer carries the tag bound as ``tag``."""
+        return self.filter_id.in_(select(OfferTag.offer_id).where(OfferTag.key == bindparam("tag")))
+
+    def _build_count(self, tagged: bool) -> Select:
+        conditions = [self.matches(), *([self.tagged()] if tagged else [])]
+        return select(func.count()).select_from(self.source).where(*conditions)
+
+    def matches(self) -> Any:
+        """The condition that the offer holds the words bound as ``match``."""
+        raise NotImplementedError
+
     def count(self, session: Session, query: Query, tag: str | None) -> int:
-        counted = select(func.count()).select_from(self.source)
-        filters = [self.match(query, None), *self.tag_filters(tag)]
-        return session.scalar(counted.where(*filters)) or 0
+        statement = self.built("count", tag is not None)
+        return session.scalar(statement, self.match_values(query) | {"tag": tag}) or 0
+
+    def match_values(self, query: Query) -> dict[str, Any]:
+        """The bound values of ``matches()``."""
+        raise NotImplementedError
 
 
 class Fts5Engine(Engine):
     """SQLite FTS5: tier by tier, each a column-filtered MATCH, until the page is full."""
 
     def __init__(self) -> None:
+        super().__init__()
         fts = table("offers_fts", column("rowid", Integer))
         self.source, self.id = fts, fts.c.rowid
         # "+rowid" keeps the planner from handing an IN list to FTS5, which would run the
@@ -101,12 +125,64 @@ class Fts5Engine(Engine):
         # (rare: BM25 weighs the offer's length in) go by id.
         self.rank = [literal_column(f"bm25(offers_fts, {weights})"), self.id]
 
-    def match(self, query: Query, fields: tuple[str, ...] | None):
+    @staticmethod
+    def expression(query: Query, fields: tuple[str, ...] | None) -> str:
+        """The FTS5 MATCH expression of the words, kept to ``fields``."""
         expression = fts5_query(query.words)
-        if fields:
-            expression = "{" + " ".join(fields) + "} : (" + expression + ")"
+        return "{" + " ".join(fields) + "} : (" + expression + ")" if fields else expression
+
+    def match(self, query, fields):
         return text("offers_fts MATCH :match").bindparams(
-            bindparam("match", expression, unique=True)
+            bindparam("match", self.expression(query, fields), unique=True)
+        )
+
+    def matches(self):
+        return text("offers_fts MATCH :match")
+
+    def match_values(self, query):
+        return {"match": self.expression(query, None)}
+
+    def _build_exact(self, tagged: bool) -> Select:
+        carrying = select(OfferTag.offer_id).where(
+            OfferTag.key.in_(bindparam("keys", expanding=True))
+        )
+        statement = select(Offer.id).where(Offer.active.is_(True), Offer.id.in_(carrying))
+        if tagged:
+            statement = statement.where(
+                Offer.id.in_(select(OfferTag.offer_id).where(OfferTag.key == bindparam("tag")))
+            )
+        return statement.order_by(Offer.position, Offer.id).limit(bindparam("limit"))
+
+    def _window(self, tagged: bool, without_keys: bool, after: bool) -> list:
+        conditions = [self.matches()]
+        if tagged:
+            conditions.append(self.tagged())
+        if without_keys:
+            carrying = select(OfferTag.offer_id).where(
+                OfferTag.key.in_(bindparam("keys", expanding=True))
+            )
+            conditions.append(self.filter_id.not_in(carrying))
+        if after:
+            conditions.append(self.id > bindparam("after"))
+        return conditions
+
+    def _build_members(self, tagged: bool, without_keys: bool, after: bool) -> Select:
+        # FTS5 walks its matches in id order for nothing, and seeks to an id range.
+        return (
+            select(self.id)
+            .select_from(self.source)
+            .where(*self._window(tagged, without_keys, after))
+            .order_by(self.id)
+            .limit(bindparam("window"))
+        )
+
+    def _build_best(self, tagged: bool, without_keys: bool, after: bool) -> Select:
+        return (
+            select(self.id)
+            .select_from(self.source)
+            .where(*self._window(tagged, without_keys, after), self.id <= bindparam("upto"))
+            .order_by(*self.rank)
+            .limit(bindparam("limit"))
         )
 
     def ranked(self, session, query, tag, limit, offset):
@@ -141,11 +217,8 @@ class Fts5Engine(Engine):
 
         Their tag holds the query's words, so they match it.
         """
-        statement = select(Offer.id).where(Offer.active.is_(True), Offer.id.in_(_carrying(keys)))
-        if tag is not None:
-            statement = statement.where(Offer.id.in_(_carrying([tag])))
-        ordered = statement.order_by(Offer.position, Offer.id).limit(limit)
-        return list(session.scalars(ordered))
+        statement = self.built("exact", tag is not None)
+        return list(session.scalars(statement, {"keys": keys, "tag": tag, "limit": limit}))
 
     def tier(
         self,
@@ -160,36 +233,25 @@ class Fts5Engine(Engine):
 
         BM25 is worked out in windows of ``SCORED_PER_WINDOW`` matches in id order (see the
         module's docstring): a tier that small is ranked whole, a larger one window by
-        window, each window after the one before.
+        window, each window after the one before. A tier's match implies the query's.
         """
-        # A tier's match implies the query's.
-        conditions = [self.match(query, fields), *self.tag_filters(tag)]
-        if exact_keys:
-            conditions.append(self.filter_id.not_in(_carrying(exact_keys)))
+        values = {
+            "match": self.expression(query, fields),
+            "tag": tag,
+            "keys": exact_keys,
+            "window": SCORED_PER_WINDOW,
+        }
+        shape = (tag is not None, bool(exact_keys))
         found: list[int] = []
         after = None
         while len(found) < limit:
-            window = [*conditions] if after is None else [*conditions, self.id > after]
-            # FTS5 walks its matches in id order for nothing, and seeks to an id range.
-            members = list(
-                session.scalars(
-                    select(self.id)
-                    .select_from(self.source)
-                    .where(*window)
-                    .order_by(self.id)
-                    .limit(SCORED_PER_WINDOW)
-                )
-            )
+            window = (*shape, after is not None)
+            values["after"] = after
+            members = list(session.scalars(self.built("members", *window), values))
             if not members:
                 break
-            statement = (
-                select(self.id)
-                .select_from(self.source)
-                .where(*window, self.id <= members[-1])
-                .order_by(*self.rank)
-                .limit(limit - len(found))
-            )
-            found += session.scalars(statement)
+            values.update(upto=members[-1], limit=limit - len(found))
+            found += session.scalars(self.built("best", *window), values)
             if len(members) < SCORED_PER_WINDOW:
                 break
             after = members[-1]
@@ -204,30 +266,40 @@ class PostgresEngine(Engine):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         index = table("offers_fts", column("offer_id", Integer), column("position", Integer))
         self.source, self.id = index, index.c.offer_id
         self.filter_id = index.c.offer_id
         self.vector = literal_column("offers_fts.vector")
 
     @staticmethod
-    def tsquery(query: Query, fields: tuple[str, ...] | None, once: bool = False):
-        """The words as a tsquery, kept to ``fields``. In a WHERE clause the planner sees
-        through to_tsquery() to estimate the matches and pick the GIN index; elsewhere
-        ``once`` makes it a subquery, computed once rather than for every row (the function
-        is only STABLE)."""
+    def tsquery_text(query: Query, fields: tuple[str, ...] | None) -> str:
         labels = "".join(PG_WEIGHTS[field] for field in fields) if fields else ""
-        text_query = bindparam(None, tsquery(query.words, labels), unique=True)
-        parsed = func.to_tsquery(literal_column("'simple'"), text_query)
+        return tsquery(query.words, labels)
+
+    @staticmethod
+    def parsed(value: Any, once: bool = False) -> Any:
+        """A tsquery text parsed. In a WHERE clause the planner sees through to_tsquery()
+        to estimate the matches and pick the GIN index; elsewhere ``once`` makes it a
+        subquery, computed once rather than for every row (the function is only STABLE)."""
+        parsed = func.to_tsquery(literal_column("'simple'"), value)
         return select(parsed).scalar_subquery() if once else parsed
 
-    def match(self, query: Query, fields: tuple[str, ...] | None):
-        return self.vector.op("@@")(self.tsquery(query, fields))
+    def match(self, query, fields):
+        text_query = bindparam(None, self.tsquery_text(query, fields), unique=True)
+        return self.vector.op("@@")(self.parsed(text_query))
 
-    def ranked(self, session, query, tag, limit, offset):
-        if offset > 2**62 or not limit:  # past any end, or only the count wanted
-            return [], self.count(session, query, tag)
-        exact = self.id.in_(_carrying(query.tag_keys))
-        queries = [self.tsquery(query, fields, once=True) for fields in TIERS]
+    def matches(self):
+        return self.vector.op("@@")(self.parsed(bindparam("query")))
+
+    def match_values(self, query):
+        return {"query": self.tsquery_text(query, None)}
+
+    def _build_page(self, tagged: bool) -> Select:
+        exact = self.id.in_(
+            select(OfferTag.offer_id).where(OfferTag.key.in_(bindparam("keys", expanding=True)))
+        )
+        queries = [self.parsed(bindparam(f"tier{number}"), once=True) for number in range(3)]
         tests = [self.vector.op("@@")(tier_query) for tier_query in queries]
         tier = case((exact, -1), *((test, number) for number, test in enumerate(tests)), else_=3)
         # Normalization 1 divides by 1 + log(length), as BM25 favours short offers too; the
@@ -238,17 +310,29 @@ class PostgresEngine(Engine):
                 (test, func.ts_rank(self.vector, tier_query, 1))
                 for test, tier_query in zip(tests, queries, strict=True)
             ),
-            else_=func.ts_rank(self.vector, self.tsquery(query, None, once=True), 1),
+            else_=func.ts_rank(self.vector, self.parsed(bindparam("query"), once=True), 1),
         )
-        statement = (
+        return (
             select(self.id, func.count().over())
             .select_from(self.source)
-            .where(self.match(query, None), *self.tag_filters(tag))
+            .where(self.matches(), *([self.tagged()] if tagged else []))
             .order_by(tier, rank.desc(), self.source.c.position, self.id)
-            .limit(limit)
-            .offset(offset)
+            .limit(bindparam("limit"))
+            .offset(bindparam("offset"))
         )
-        rows = session.execute(statement).all()
+
+    def ranked(self, session, query, tag, limit, offset):
+        if offset > 2**62 or not limit:  # past any end, or only the count wanted
+            return [], self.count(session, query, tag)
+        values = self.match_values(query) | {
+            "keys": query.tag_keys,
+            "tag": tag,
+            "limit": limit,
+            "offset": offset,
+        }
+        for number, fields in enumerate(TIERS):
+            values[f"tier{number}"] = self.tsquery_text(query, fields)
+        rows = session.execute(self.built("page", tag is not None), values).all()
         if rows:
             return [row[0] for row in rows], rows[0][1]
         # Past the end, or nothing matched.

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup, escape
 
-from shop.catalog import services as catalog
+from shop.catalog import shelf
 from shop.catalog.shelf import ShelfOffer
 from shop.search import services
 from shop.search.query import MAX_QUERY_LENGTH, Query, matches
@@ -110,7 +110,7 @@ def results() -> Response:
     raw_tag = clean_text(request.args.get("tag"), 40)
     if raw_tag:
         # An unknown tag is no error here: it filters everything out, and the page says so.
-        tag = catalog.find_tag(raw_tag) or raw_tag
+        tag = shelf.current().find_tag(raw_tag) or raw_tag
     found = services.search(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, tag=tag)
     pages = max(1, -(-found.total // PAGE_SIZE))
     context = {
@@ -131,7 +131,7 @@ def results() -> Response:
     context.update(
         canonical=absolute_url("search.results", **_search_args(query, tag, page)),
         facets=services.tag_counts(query, TAG_FACETS) if found.total else [],
-        all_tags=[] if found.total else catalog.all_tags(),
+        all_tags=[] if found.total else shelf.current().tags,
     )
     return render_page("search/results.html", [], **context)
 
