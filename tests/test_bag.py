@@ -16,9 +16,9 @@ from shop.clock import moved, now
 from shop.domain import Owner
 from shop.extensions import db
 from shop.sessions import SessionRecord
+from tests.support.catalogue import DENIM, HAT, JACKET
 from tests.support.shopper import Shopper
 
-HAT, DENIM, JACKET = "r2-bucket-hat", "durable-object-denim", "five-me-flare-jacket"
 ALICE, BOB = Owner.visit("a" * 64), Owner.visit("b" * 64)
 
 

@@ -12,29 +12,12 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from shop.catalog.services import DEFAULT_CATALOG
+from tests.support.catalogue import DENIM, HAT, JACKET, KIT, offer_entry, write_catalogue
 from tests.support.database import fresh_database
 from tests.support.live import gunicorn, log_text
 
-EXTRA = """
-[[offers]]
-slug = "extra-{n}"
-category = "Extra"
-title = "Extra review {n}"
-description = "A generated offer for the concurrency tests."
-code_file = "extra.ts"
-code_note = "Generated."
-tags = ["extra"]
-image = "img/edge-block.svg"
-image_label = "Extra"
-image_alt = "Edge block."
-price_cents = 150000
-"""
-SLUGS = [
-    "five-me-flare-jacket",
-    "durable-object-denim",
-    "realtime-websocket-sync-kit",
-    "r2-bucket-hat",
-] + [f"extra-{n}" for n in range(6)]
+EXTRA = [f"extra-{n}" for n in range(6)]  # offers of these tests' own, after the shop's
+SLUGS = [JACKET, DENIM, KIT, HAT, *EXTRA]
 
 
 class Tab:
@@ -94,8 +77,11 @@ class Tab:
 def server(tmp_path_factory):
     """gunicorn with four workers on a fresh database holding ten offers."""
     instance = tmp_path_factory.mktemp("concurrency")
-    catalog = instance / "offers.toml"
-    catalog.write_text(DEFAULT_CATALOG.read_text() + "".join(EXTRA.format(n=n) for n in range(6)))
+    catalog = write_catalogue(
+        instance / "offers.toml",
+        [offer_entry(slug) for slug in EXTRA],
+        after=DEFAULT_CATALOG.read_text(encoding="utf-8"),
+    )
     with (
         fresh_database(instance, "_concurrency", catalog) as url,
         gunicorn(url, instance, 4) as base,

@@ -34,18 +34,14 @@ from shop.db import BUSY_TIMEOUT_MS
 from shop.errors import RETRY_AFTER
 from shop.orders.models import Order
 from shop.payments.services import MAX_NETWORK_RETRIES, PaymentUnavailable
+from tests.support.catalogue import DENIM, HAT, JACKET, KIT
 from tests.support.database import PG_URL, fresh_database, migrated_database
 from tests.support.fakestripe import FakeStripe
 from tests.support.live import Answer, Browser, free_port, serve
 from tests.support.pagetext import page_text
 from tests.support.shopper import CHECKOUT_FORM
 
-SLUGS = [
-    "five-me-flare-jacket",
-    "durable-object-denim",
-    "realtime-websocket-sync-kit",
-    "r2-bucket-hat",
-]
+SLUGS = [JACKET, DENIM, KIT, HAT]
 BUSY_TEXT = "Please try again in a few seconds"
 
 

@@ -7,7 +7,6 @@ Every test here runs on the database the suite runs on: SQLite (FTS5) by default
 
 from __future__ import annotations
 
-import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,13 +22,12 @@ from shop.search import engines, services
 from shop.search.query import parse_query
 from shop.search.services import search
 from shop.search.views import highlight
+from tests.support.catalogue import DENIM, HAT, JACKET, KIT, offer_entry, write_catalogue
 from tests.support.database import PG_URL
 from tests.support.pagetext import page_text
+from tests.support.shopper import HX
 
-JACKET, DENIM = "five-me-flare-jacket", "durable-object-denim"
-KIT, HAT = "realtime-websocket-sync-kit", "r2-bucket-hat"
 SHELF = [JACKET, DENIM, KIT, HAT]
-HX = {"HX-Request": "true"}
 
 
 def found(app, query, **options) -> list[str]:
@@ -46,32 +44,9 @@ def total(app, query, **options) -> int:
         return count
 
 
-def offer_entry(slug: str, **fields) -> dict:
-    entry = {
-        "slug": slug,
-        "category": "Plain work",
-        "title": f"Plain review {slug.split('-')[-1]}",
-        "description": "A plain review of the system design for a team.",
-        "code_file": "plain.ts",
-        "code_note": "Plain notes.",
-        "tags": ["plain"],
-        "image": "img/edge-block.svg",
-        "image_label": "Plain",
-        "image_alt": "A plain picture.",
-        "price_cents": 100_000,
-    }
-    entry.update(fields)
-    return entry
-
-
 def load_entries(app, tmp_path: Path, entries: list[dict]) -> None:
     """Upsert offers from a generated catalogue file (JSON strings are TOML strings)."""
-    lines = []
-    for entry in entries:
-        lines.append("[[offers]]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
-    path = tmp_path / "extra.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path = write_catalogue(tmp_path / "extra.toml", entries)
     with app.app_context():
         load_catalog(path)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from shop.orders.models import Order
 from shop.payments.models import StripeEvent
+from tests.support.catalogue import HAT, KIT
 from tests.support.database import PG_URL, fresh_database
 from tests.support.fakestripe import FakeStripe, signed_event
 from tests.support.live import Browser, gunicorn, log_text
@@ -45,7 +46,6 @@ pytestmark = pytest.mark.skipif(
 API_KEY = "sk_test_fake_" + "twoservers0key0for0tests"
 WEBHOOK_SECRET = "whsec_test_" + "two0servers0signing0secret"
 PASSWORD = "correct horse battery staple"
-HAT, KIT = "r2-bucket-hat", "realtime-websocket-sync-kit"
 
 
 class Servers:

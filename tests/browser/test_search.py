@@ -4,7 +4,6 @@ with the list open; a late answer never replaces a newer one; without JavaScript
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.support.browser import assert_no_axe_violations, console_errors
+from tests.support.catalogue import offer_entry, write_catalogue
 from tests.support.database import fresh_database
 from tests.support.live import ServerFailed, gunicorn
 
@@ -155,24 +155,10 @@ def crowded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server of its own whose catalogue is 30 offers that all match "zephyr" (the shared
     live server keeps the four real offers that other tests count on)."""
     instance = tmp_path_factory.mktemp("crowded-instance")
-    catalogue = instance / "zephyr.toml"
-    lines = []
-    for n in range(30):
-        entry = {
-            "slug": f"zephyr-{n:02d}",
-            "category": "Plain work",
-            "title": f"Zephyr review {n:02d}",
-            "description": "A plain review of the system design.",
-            "code_file": "plain.ts",
-            "code_note": "Plain notes.",
-            "tags": ["plain"],
-            "image": "img/edge-block.svg",
-            "image_label": "Plain",
-            "image_alt": "A plain picture.",
-            "price_cents": 100_000,
-        }
-        lines += ["[[offers]]"] + [f"{key} = {json.dumps(value)}" for key, value in entry.items()]
-    catalogue.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    catalogue = write_catalogue(
+        instance / "zephyr.toml",
+        [offer_entry(f"zephyr-{n:02d}", title=f"Zephyr review {n:02d}") for n in range(30)],
+    )
     with fresh_database(instance, "_crowded", catalog=catalogue) as url:
         try:
             with gunicorn(url, instance, workers=1) as base_url:
