@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
     # Brotli at its best level, once per file version: Flask-Compress would compress each
     # static answer again, at a fast level, as it streams (htmx alone is 52 KB), and has no
     # cache for streamed answers. Immutable files are worth compressing hard once.
-    squeezed: dict[tuple[str, str], bytes] = {}
+    brotli_bodies: dict[tuple[str, str], bytes] = {}
     # form-action also governs where a form's redirect may lead: the checkout and "Pay now"
     # answer 303 to Stripe Checkout, so its origin is allowed when Stripe is configured.
     csp = CSP
@@ -54,10 +54,10 @@ def init_app(app: Flask) -> None:
             or "Content-Encoding" in response.headers
         ):
             return
-        body = squeezed.get((filename, digest))
+        body = brotli_bodies.get((filename, digest))
         if body is None:
             raw = (Path(app.static_folder or "") / filename).read_bytes()
-            body = squeezed[(filename, digest)] = brotli.compress(raw, quality=11)
+            body = brotli_bodies[(filename, digest)] = brotli.compress(raw, quality=11)
         response.direct_passthrough = False
         response.set_data(body)
         response.headers["Content-Encoding"] = "br"
@@ -91,22 +91,36 @@ def init_app(app: Flask) -> None:
             if digest:
                 values["v"] = digest
 
+    # Every answer's headers, unless its view set its own; with their lower-case names, so
+    # that one pass over the answer's headers finds which it set (setdefault would scan
+    # them once per header).
+    fixed = [
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if app.config["HTTPS"]:
+        fixed.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
+    defaults = tuple((name.lower(), name, value) for name, value in fixed)
+
     @app.after_request
     def set_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", csp)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["HTTPS"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-        headers["X-Request-ID"] = request_id()
-        if response.mimetype == "text/html":
+        present = {name.lower() for name, _ in headers.items()}
+        for lower, name, value in defaults:
+            if lower not in present:
+                headers.add(name, value)
+        if "x-request-id" in present:
+            headers["X-Request-ID"] = request_id()
+        else:
+            headers.add("X-Request-ID", request_id())
+        if response.mimetype == "text/html" and "cache-control" not in present:
             # Every page carries the visitor's CSRF token (and counters): no shared cache may
             # keep one, and the browser asks again before reusing its own copy.
-            headers.setdefault("Cache-Control", "private, no-cache")
+            headers.add("Cache-Control", "private, no-cache")
         if request.endpoint == "static" and response.status_code == 200:
             filename = (request.view_args or {}).get("filename", "")
             digest = static_hash(filename)

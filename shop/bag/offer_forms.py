@@ -44,14 +44,14 @@ def _draw(offer: Any, saved: bool, variant: str) -> tuple[str, ...]:
 
 def offer_forms(offer: Any, saved: bool, next_url: str, variant: str = "card") -> Markup:
     """Both forms of ``offer`` for this answer: its CSRF token, a fresh form token."""
-    kept: dict[tuple[Any, ...], tuple[str, ...]] = current_app.extensions[_KEY]
+    drawn: dict[tuple[Any, ...], tuple[str, ...]] = current_app.extensions[_KEY]
     key = (offer.slug, offer.title, saved, variant, request.script_root)
-    parts = kept.get(key)
+    parts = drawn.get(key)
     if parts is None:
         parts = _draw(offer, saved, variant)
-        if len(kept) >= 1024:  # offers × variants × marks: far more than a shelf holds
-            kept.clear()
-        kept[key] = parts
+        if len(drawn) >= 1024:  # offers × variants × marks: far more than a shelf holds
+            drawn.clear()
+        drawn[key] = parts
     values = {CSRF: str(escape(generate_csrf())), NEXT: str(escape(next_url))}
     out = []
     for index, part in enumerate(parts):

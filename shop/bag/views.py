@@ -115,10 +115,10 @@ def pending_notice() -> Notice | None:
     offer = get_offer(str(data.get("slug", "")))
     if offer is None:
         return None
-    return Notice(offer, int(data["quantity"]), bool(data["clamped"]), here())
+    return Notice(offer, int(data["quantity"]), bool(data["clamped"]), current_path())
 
 
-def here() -> str:
+def current_path() -> str:
     """This page's path and query, to come back to after a form."""
     return request.full_path.rstrip("?")
 
@@ -130,7 +130,7 @@ def _template_globals(state) -> None:
         header_counts=header_counts,
         in_wishlist=in_wishlist,
         pending_notice=pending_notice,
-        here=here,
+        current_path=current_path,
         max_quantity=MAX_QUANTITY,
         offer_forms=lambda offer, next_url, variant="card": offer_forms.offer_forms(
             offer, in_wishlist(offer), next_url, variant

@@ -98,7 +98,7 @@ _BY_SLUG_WITHOUT_TAGS = _BY_SLUG.options(lazyload(Offer.tags))
 
 _VERSION = select(CatalogVersion.version).where(CatalogVersion.id == 1)
 _RAISED = "shop_catalog_version_raised"  # Session.info key: raised in this transaction
-_committed_here = 0  # catalogue changes committed by this process
+_committed_by_this_process = 0  # catalogue changes committed by this process
 
 
 def stored_version() -> int:
@@ -106,10 +106,10 @@ def stored_version() -> int:
     return db.session.execute(_VERSION).scalar() or 0
 
 
-def changes_committed_here() -> int:
+def changes_committed_by_this_process() -> int:
     """How many transactions of this process changed the catalogue: a change made here is
     seen at once, without waiting for the next read of the stored version."""
-    return _committed_here
+    return _committed_by_this_process
 
 
 def _raise_version(session: Session) -> None:
@@ -141,9 +141,9 @@ def _on_statement(state: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _count_committed_change(session: Session) -> None:
-    global _committed_here
+    global _committed_by_this_process
     if session.info.pop(_RAISED, False):
-        _committed_here += 1
+        _committed_by_this_process += 1
 
 
 @event.listens_for(Session, "after_rollback")

@@ -115,25 +115,25 @@ class _Store:
     def __init__(self, app: Flask) -> None:
         self.check_seconds = float(app.config["CATALOG_CHECK_SECONDS"])
         self.shelf: Shelf | None = None
-        self.committed_here = -1
+        self.local_changes = -1
         self.checked_at = 0.0
         self.lock = threading.Lock()  # threaded servers; gunicorn's sync workers have one
         self.env = neutral_environment(app)
 
     def current(self) -> Shelf:
-        here = services.changes_committed_here()
+        committed = services.changes_committed_by_this_process()
         moment = time.monotonic()
         shelf = self.shelf
         if (
             shelf is None
-            or here != self.committed_here
+            or committed != self.local_changes
             or moment - self.checked_at >= self.check_seconds
         ):
             version = services.stored_version()
-            if shelf is None or version != shelf.version or here != self.committed_here:
+            if shelf is None or version != shelf.version or committed != self.local_changes:
                 shelf = _load(version)
             with self.lock:
-                self.shelf, self.committed_here, self.checked_at = shelf, here, moment
+                self.shelf, self.local_changes, self.checked_at = shelf, committed, moment
         return shelf
 
 
@@ -149,7 +149,7 @@ def neutral_environment(app: Flask) -> Environment:
         auto_reload=app.debug,
     )
     env.filters["money"] = format_money
-    env.globals["url_for"] = app.jinja_env.globals["url_for"]  # shop/urls.py: kept addresses
+    env.globals["url_for"] = app.jinja_env.globals["url_for"]  # shop/urls.py: addresses built once
     return env
 
 
