@@ -19,15 +19,33 @@ from tests.support.browser import (
     MOBILE,
     page_factory,
 )
+from tests.support.browser_accounts import GENEROUS_LIMITS, create_admin
 from tests.support.database import fresh_database
 from tests.support.live import ServerFailed, gunicorn
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The shop under gunicorn (two workers) on a freshly migrated database; its base URL."""
+    """The base URL of the shop that ``page`` and ``new_page`` open: the shop under gunicorn
+    (two workers) on a freshly migrated database. A module whose pages need a shop set up
+    otherwise (such as ``accounts_server``) overrides it with that shop's URL."""
     instance = tmp_path_factory.mktemp("browser-instance")
     with fresh_database(instance, "_browser") as url:
+        try:
+            with gunicorn(url, instance, workers=2) as base_url:
+                yield base_url
+        except ServerFailed as error:
+            pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A shop of the module's own under gunicorn, on a fresh database, with an administrator
+    (ADMIN_EMAIL) and generous sign-in limits (in its instance/config.py); its base URL."""
+    instance = tmp_path_factory.mktemp("accounts-instance")
+    (instance / "config.py").write_text(GENEROUS_LIMITS)
+    with fresh_database(instance, "_accounts") as url:
+        create_admin(instance, url)
         try:
             with gunicorn(url, instance, workers=2) as base_url:
                 yield base_url

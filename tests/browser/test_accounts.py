@@ -3,43 +3,25 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from shop import create_app
-from shop.accounts.services import make_admin
-from shop.extensions import db
 from tests.support.browser import (
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,
     console_errors,
 )
-from tests.support.database import TEST_SECRET, fresh_database
-from tests.support.live import ServerFailed, gunicorn
+from tests.support.browser_accounts import ADMIN_EMAIL, PASSWORD, fresh_email, register
+from tests.support.browser_checkout import bag_count
 
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"desktop": DESKTOP, "mobile": MOBILE}
-PASSWORD = "correct horse battery staple 42"  # noqa: S105 (a test account's password)
-ADMIN_EMAIL = "admin@example.com"
 COMMON_PASSWORD = "password123"  # noqa: S105 (in shop/accounts/common-passwords.txt)
 COMMON_MESSAGE = "That password is one of the most common ones. Choose another."
-
-# The account forms allow 5 registrations a minute from one address (per gunicorn worker);
-# these tests create more accounts than that from 127.0.0.1, so their server allows more.
-GENEROUS_LIMITS = """
-RATELIMIT_SIGN_IN = "1000 per minute"
-RATELIMIT_SIGN_IN_EMAIL = "1000 per minute"
-RATELIMIT_REGISTER = "1000 per minute"
-RATELIMIT_REGISTER_EMAIL = "1000 per minute"
-RATELIMIT_RESET = "1000 per minute"
-RATELIMIT_RESET_EMAIL = "1000 per minute"
-"""
 
 # The element that has focus: its id, or its tag and accessible text, and where it is drawn.
 FOCUSED = """() => {
@@ -53,38 +35,11 @@ FOCUSED = """() => {
 }"""
 
 
-def create_admin(instance: Path, url: str) -> None:
-    """An administrator, as `flask users create-admin` makes one."""
-    app = create_app(
-        {"TESTING": True, "INSTANCE_PATH": instance, "DATABASE_URL": url, "SECRET_KEY": TEST_SECRET}
-    )
-    with app.app_context():
-        make_admin(ADMIN_EMAIL, PASSWORD)
-        db.session.remove()
-        db.engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """This module's own shop under gunicorn, on a fresh database, with generous rate limits
-    (set in its instance/config.py); overrides the browser fixtures' server."""
-    instance = tmp_path_factory.mktemp("accounts-instance")
-    (instance / "config.py").write_text(GENEROUS_LIMITS)
-    with fresh_database(instance, "_accounts") as url:
-        create_admin(instance, url)
-        try:
-            with gunicorn(url, instance, workers=2) as base_url:
-                yield base_url
-        except ServerFailed as error:
-            pytest.fail(str(error), pytrace=False)
-
-
-def fresh_email() -> str:
-    return f"shopper-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def bag_count(page: Page) -> Locator:
-    return page.locator("#bag-counter .count")
+def live_server(accounts_server: str) -> str:
+    """Overrides the browser fixtures' server: ``page`` and ``new_page`` open the accounts'
+    shop (an administrator, generous sign-in limits)."""
+    return accounts_server
 
 
 def flash(page: Page, text: str) -> Locator:
@@ -110,17 +65,6 @@ def open_account_from_header(page: Page) -> None:
         toggle.click()
         expect(page.locator("#site-menu")).to_be_visible()
     page.locator("#site-menu").get_by_role("link", name="Account").click()
-
-
-def register(page: Page, name: str, email: str, password: str = PASSWORD) -> None:
-    """Create an account through the form; the browser ends up signed in on /account."""
-    page.goto("/account/register")
-    page.get_by_label("Name").fill(name)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Password again").fill(password)
-    page.get_by_role("button", name="Create account").click()
-    expect(page.locator("h1")).to_have_text("Your account")
 
 
 def errors_besides_the_400(page: Page) -> list[str]:

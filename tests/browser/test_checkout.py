@@ -27,8 +27,21 @@ from tests.support.browser import (
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,
+    assert_no_axe_violations_without_javascript,
+    assert_no_overflow,
     console_errors,
     page_factory,
+)
+from tests.support.browser_checkout import (
+    EMPTY_BAG,
+    INVOICE_FIELDS,
+    ORDER_PAGE,
+    TEXT_FIELDS,
+    Buyer,
+    add_to_bag,
+    bag_count,
+    fill_without_javascript,
+    submit,
 )
 from tests.support.database import fresh_database
 from tests.support.fakestripe import FakeStripe
@@ -38,12 +51,10 @@ pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"desktop": DESKTOP, "mobile": MOBILE}
 REFERENCE = re.compile(r"^EG-[A-Z0-9]{4}-[A-Z0-9]{4}$")
-ORDER_PAGE = re.compile(r"/orders/EG-[A-Z0-9]{4}-[A-Z0-9]{4}\?key=[0-9a-f]{32}$")
 STRIPE_KEY = "sk_test_fake_" + "checkout0browser0tests"
 WEBHOOK_SECRET = "whsec_test_" + "checkout0browser0tests"
 EMAIL_ERROR = "Enter an email address like name@example.com."
 TRAFFIC_ERROR = "Enter the number of requests you expect, such as 200."
-EMPTY_BAG = "Your bag is empty. Add a review to check out."
 
 
 # ---------------------------------------------------------------- servers
@@ -136,62 +147,6 @@ def orders_by_email(shop: Shop, email: str) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- the buyer and the form
 
 
-@dataclass(frozen=True)
-class Buyer:
-    """What one test types into the checkout; every test has its own."""
-
-    name: str
-    email: str
-    company: str
-    role: str
-    hosting: str  # the option's label
-    traffic: str
-    unit: str  # the option's label
-    stateful: str
-    files: str
-    compliance: tuple[str, ...]
-    compliance_notes: str
-    cloudflare: tuple[str, ...]
-    notes: str
-    billing_name: str  # asked when the order is paid by invoice
-    billing_address: str
-
-    @classmethod
-    def make(cls, **changes: object) -> Buyer:
-        token = uuid.uuid4().hex[:8]
-        values: dict[str, object] = {
-            "name": f"Grace Hopper {token}",
-            "email": f"grace-{token}@example.com",
-            "company": f"Compiler Works {token}",
-            "role": "Head of platform",
-            "hosting": "Google Cloud",
-            "traffic": "1,200",
-            "unit": "requests per month",
-            "stateful": f"Carts in Durable Objects {token}\nSessions → KV, 30 days",
-            "files": "Invoices as PDF, up to 5 MB; only the buyer reads them.",
-            "compliance": ("GDPR",),
-            "compliance_notes": "Data stays in the EU.",
-            "cloudflare": ("Workers", "R2"),
-            "notes": f"Call on Tuesdays {token}.",
-            "billing_name": f"Compiler Works {token} GmbH",
-            "billing_address": "Hafenstraße 1\n10115 Berlin\nGermany",
-        }
-        values.update(changes)
-        return cls(**values)  # type: ignore[arg-type]
-
-
-INVOICE_FIELDS = ("billing_name", "billing_address")
-TEXT_FIELDS = {
-    "name": "Name (required)",
-    "email": "Email (required)",
-    "company": "Company (optional)",
-    "role": "Role (optional)",
-    "stateful": "Stateful workflows (optional)",
-    "files": "File handling (optional)",
-    "compliance_notes": "More about compliance (optional)",
-}
-
-
 def posted(response: Response) -> dict[str, list[str]]:
     """The form fields of the response's request."""
     return parse_qs(response.request.post_data or "", keep_blank_values=True)
@@ -264,25 +219,6 @@ def fill_with_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()) -
                 leave_with_tab(page, field)
 
 
-def fill_without_javascript(page: Page, buyer: Buyer, skip: tuple[str, ...] = ()) -> None:
-    for field, label in TEXT_FIELDS.items():
-        if field not in skip:
-            page.get_by_label(label, exact=True).fill(getattr(buyer, field))
-    page.get_by_label("Current hosting").select_option(label=buyer.hosting)
-    if "traffic_amount" not in skip:
-        page.get_by_label("Expected traffic").fill(buyer.traffic)
-    page.get_by_label("Unit (required)", exact=True).select_option(label=buyer.unit)
-    for label in buyer.compliance:
-        page.locator("#compliance-field").get_by_label(label, exact=True).check()
-    for label in buyer.cloudflare:
-        page.locator("#cloudflare-field").get_by_label(label, exact=True).check()
-    page.locator("#notes").fill(buyer.notes)
-    if page.locator("#billing_name").count():
-        for field in INVOICE_FIELDS:
-            if field not in skip:
-                page.locator(f"#{field}").fill(getattr(buyer, field))
-
-
 def checked_labels(page: Page, group: str) -> list[str]:
     return page.locator(f"#{group}-field input:checked").evaluate_all(
         "boxes => boxes.map(box => box.labels[0].textContent.trim())"
@@ -336,28 +272,6 @@ def assert_field_error(page: Page, field: str, message: str) -> None:
 # ---------------------------------------------------------------- the shop's pages
 
 
-def bag_count(page: Page):
-    return page.locator("#bag-counter .count")
-
-
-def add_to_bag(page: Page, slug: str, title: str) -> None:
-    """From the offer's page, with the button, like a person."""
-    page.goto(f"/offers/{slug}")
-    before = int(bag_count(page).inner_text())
-    page.get_by_role("button", name="Add to bag").click()
-    expect(bag_count(page)).to_have_text(str(before + 1))
-    # The notice (it covers a corner of the header) is closed as a person closes it.
-    notice = page.locator(".bag-notice")
-    expect(notice).to_contain_text(title)
-    if page.evaluate("document.documentElement.classList.contains('js')"):
-        expect(page.locator("#status")).to_contain_text(f"Added {title} to your bag")
-        expect(notice).to_be_focused()
-        page.keyboard.press("Escape")
-    else:
-        notice.get_by_role("link", name="Close the notification").click()
-    expect(notice).to_have_count(0)
-
-
 def open_checkout_from_header(page: Page) -> None:
     """Follow the header's Checkout link (inside the menu on a phone)."""
     toggle = page.locator(".menu-toggle")
@@ -367,16 +281,6 @@ def open_checkout_from_header(page: Page) -> None:
     page.locator("#site-menu").get_by_role("link", name="Checkout").click()
     expect(page).to_have_url(re.compile(r"/checkout$"))
     expect(page.locator("h1")).to_have_text("Bring the traffic, state, and deployment constraints.")
-
-
-def submit(page: Page, button: str = "Place order") -> Response:
-    """Click the form's button and wait for the answer to its POST."""
-    with page.expect_response(
-        lambda r: r.request.method == "POST" and r.url.endswith("/checkout")
-    ) as answer:
-        page.get_by_role("button", name=button).click()
-    page.wait_for_load_state("load")
-    return answer.value
 
 
 def assert_order_page(page: Page, buyer: Buyer, status: str) -> str:
@@ -393,47 +297,6 @@ def assert_order_page(page: Page, buyer: Buyer, status: str) -> str:
     expect(context).to_contain_text(f"{buyer.traffic} {buyer.unit}")
     expect(context).to_contain_text(", ".join(buyer.cloudflare))
     return reference
-
-
-# The elements drawn past the right edge of the screen, innermost first.
-OVERFLOWING = """() => {
-  const width = document.documentElement.clientWidth;
-  return [...document.querySelectorAll("body *")]
-    .filter((el) => el.getBoundingClientRect().right > width + 0.5)
-    .filter((el) => ![...el.children].some((c) => c.getBoundingClientRect().right > width + 0.5))
-    .slice(0, 5)
-    .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${el.getBoundingClientRect().right}`);
-}"""
-
-
-def assert_no_overflow(page: Page) -> None:
-    """Nothing makes the page wider than the screen."""
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-    )
-    assert widths[0] <= widths[1], (
-        f"{page.url} is {widths[0]}px wide on a {widths[1]}px screen: {page.evaluate(OVERFLOWING)}"
-    )
-
-
-def assert_no_axe_violations_without_javascript(page: Page) -> None:
-    """axe-core waits on timers, which never fire where JavaScript is off: it checks a copy of
-    the page as served (its HTML, scripts left out) in a tab of the same size with JavaScript,
-    on the same origin, under the same CSP and stylesheets."""
-    html = re.sub(r"<script\b[^>]*>.*?</script>", "", page.content(), flags=re.S | re.I)
-    browser = page.context.browser
-    assert browser is not None
-    origin = re.match(r"^https?://[^/]+", page.url)
-    assert origin is not None
-    context = browser.new_context(viewport=page.viewport_size)
-    try:
-        twin = context.new_page()
-        twin.goto(f"{origin[0]}/offers")
-        twin.set_content(html)
-        assert twin.evaluate("document.documentElement.classList.contains('js')") is False
-        assert_no_axe_violations(twin)
-    finally:
-        context.close()
 
 
 def assert_clean_console(page: Page, answered_400: str | None = None) -> None:

@@ -1,8 +1,9 @@
 """The layout in Chromium: the header at every width, phones, the notice after an add, the
 focus after Remove, and the links to the checkout.
 
-This module serves the accounts tests' shop (an administrator, generous sign-in limits),
-so that it can look at the header signed out, signed in and as an administrator.
+This module serves a shop like the accounts tests' (``accounts_server``: an administrator,
+generous sign-in limits), so that it can look at the header signed out, signed in and as
+an administrator.
 """
 
 from __future__ import annotations
@@ -13,28 +14,22 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.test_accounts import (  # noqa: F401 (live_server: this module's shop)
-    ADMIN_EMAIL,
-    PASSWORD,
-    fresh_email,
-    live_server,
-    register,
-)
-from tests.browser.test_checkout import (
-    EMPTY_BAG,
-    ORDER_PAGE,
-    Buyer,
-    add_to_bag,
-    assert_no_axe_violations_without_javascript,
-    assert_no_overflow,
-    fill_without_javascript,
-    submit,
-)
 from tests.support.browser import (
     DESKTOP,
     MOBILE,
     assert_no_axe_violations,
+    assert_no_axe_violations_without_javascript,
+    assert_no_overflow,
     page_factory,
+)
+from tests.support.browser_accounts import ADMIN_EMAIL, fresh_email, register, sign_in
+from tests.support.browser_checkout import (
+    EMPTY_BAG,
+    ORDER_PAGE,
+    Buyer,
+    add_to_bag,
+    fill_without_javascript,
+    submit,
 )
 
 pytestmark = pytest.mark.browser
@@ -84,15 +79,14 @@ UNCOVERED = """(el) => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def live_server(accounts_server: str) -> str:
+    """Overrides the browser fixtures' server: ``page`` and ``new_page`` open the accounts'
+    shop, so that the header is seen signed out, signed in and as the administrator."""
+    return accounts_server
+
+
 # ---------------------------------------------------------------- helpers
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/account/sign-in")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.locator("h1")).to_have_text("Your account")
 
 
 def add_quantity(page: Page, slug: str, quantity: int) -> None:
@@ -174,7 +168,7 @@ def assert_on_one_line(element, what: str, most: int = 1) -> None:
 
 
 @pytest.fixture
-def no_script_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:  # noqa: F811
+def no_script_page(browser: Browser, live_server: str) -> Iterator[Callable[..., Page]]:
     """Pages with JavaScript turned off, each in a fresh context, closed after the test."""
     with page_factory(browser) as make:
         yield lambda viewport=DESKTOP: make(live_server, viewport, javascript=False)
@@ -573,7 +567,7 @@ def test_remove_on_the_bag_page_leaves_the_focus_on_the_next_line(page: Page):
 # ---------------------------------------------------------------- 5. the links to the checkout
 
 
-def test_start_checkout_and_the_footer_link_open_the_checkout(page: Page, live_server: str):  # noqa: F811
+def test_start_checkout_and_the_footer_link_open_the_checkout(page: Page, live_server: str):
     page.goto("/")
     expect(page.get_by_role("link", name="How checkout works")).to_have_attribute(
         "href", "#checkout"

@@ -4,6 +4,7 @@ browser test makes (console errors, CSP violations, axe-core)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -114,3 +115,44 @@ def page_factory(browser: Browser) -> Iterator[Callable[..., Page]]:
     finally:
         for context in contexts:
             context.close()
+
+
+# The elements drawn past the right edge of the screen, innermost first.
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  return [...document.querySelectorAll("body *")]
+    .filter((el) => el.getBoundingClientRect().right > width + 0.5)
+    .filter((el) => ![...el.children].some((c) => c.getBoundingClientRect().right > width + 0.5))
+    .slice(0, 5)
+    .map((el) => `${el.tagName.toLowerCase()}.${el.className} ${el.getBoundingClientRect().right}`);
+}"""
+
+
+def assert_no_overflow(page: Page) -> None:
+    """Nothing makes the page wider than the screen."""
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], (
+        f"{page.url} is {widths[0]}px wide on a {widths[1]}px screen: {page.evaluate(OVERFLOWING)}"
+    )
+
+
+def assert_no_axe_violations_without_javascript(page: Page) -> None:
+    """axe-core waits on timers, which never fire where JavaScript is off: it checks a copy of
+    the page as served (its HTML, scripts left out) in a tab of the same size with JavaScript,
+    on the same origin, under the same CSP and stylesheets."""
+    html = re.sub(r"<script\b[^>]*>.*?</script>", "", page.content(), flags=re.S | re.I)
+    browser = page.context.browser
+    assert browser is not None
+    origin = re.match(r"^https?://[^/]+", page.url)
+    assert origin is not None
+    context = browser.new_context(viewport=page.viewport_size)
+    try:
+        twin = context.new_page()
+        twin.goto(f"{origin[0]}/offers")
+        twin.set_content(html)
+        assert twin.evaluate("document.documentElement.classList.contains('js')") is False
+        assert_no_axe_violations(twin)
+    finally:
+        context.close()
