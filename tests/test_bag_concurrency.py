@@ -2,75 +2,46 @@
 
 from __future__ import annotations
 
-import http.client
-import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from shop.catalog.services import DEFAULT_CATALOG
 from tests.support.catalogue import DENIM, HAT, JACKET, KIT, offer_entry, write_catalogue
 from tests.support.database import fresh_database
-from tests.support.live import gunicorn, log_text
+from tests.support.live import Browser, counters, gunicorn, log_text
 
 EXTRA = [f"extra-{n}" for n in range(6)]  # offers of these tests' own, after the shop's
 SLUGS = [JACKET, DENIM, KIT, HAT, *EXTRA]
 
 
-class Tab:
-    """One browser tab: the visitor's cookie and CSRF token, talking HTTP to the server."""
+class Tab(Browser):
+    """One browser tab on the server, sending htmx's requests: its visitor's cookie and CSRF
+    token are kept by ``tests.support.live.Browser``."""
 
     def __init__(self, base_url: str, cookie: str | None = None):
-        self.netloc = urlsplit(base_url).netloc
-        self.cookie = cookie
-        status, headers, body = self.request("GET", "/")
-        assert status == 200
-        for name, value in headers:
-            if name.lower() == "set-cookie" and value.startswith("shop_session="):
-                self.cookie = value.split(";")[0].split("=", 1)[1]
-        self.csrf = re.search(r'"X-CSRFToken": "([^"]+)"', body)[1]
+        super().__init__(cookie)
+        self.base_url = base_url
+        assert self.get(f"{base_url}/").status == 200
 
-    def request(self, method: str, path: str, form: dict | None = None, htmx: bool = True):
-        conn = http.client.HTTPConnection(self.netloc, timeout=30)
-        headers = {}
-        if self.cookie:
-            headers["Cookie"] = f"shop_session={self.cookie}"
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-CSRFToken"] = self.csrf
-            if htmx:
-                headers["HX-Request"] = "true"
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        result = response.status, response.getheaders(), response.read().decode()
-        conn.close()
-        # Like a browser, the tab keeps the cookie an answer sets (the first change gives the
-        # visit an id of its own: shop/sessions.py).
-        for name, value in result[1]:
-            if name.lower() == "set-cookie" and value.startswith("shop_session="):
-                self.cookie = value.split(";")[0].split("=", 1)[1]
-        return result
+    def htmx_post(self, path: str, form: dict) -> int:
+        headers = {"X-CSRFToken": self.csrf, "HX-Request": "true"}
+        return self.request("POST", f"{self.base_url}{path}", form, headers=headers).status
 
     def add(self, slug: str) -> int:
         form = {"offer": slug, "quantity": "1", "token": secrets.token_urlsafe(16), "next": "/"}
-        return self.request("POST", "/bag/add", form)[0]
+        return self.htmx_post("/bag/add", form)
 
     def wish(self, slug: str) -> int:
-        return self.request("POST", "/wishlist/toggle", {"offer": slug, "saved": "1"})[0]
+        return self.htmx_post("/wishlist/toggle", {"offer": slug, "saved": "1"})
 
     def counters(self) -> tuple[int, int]:
-        body = self.request("GET", "/bag/counters")[2]
-        bag = re.search(r"Bag <span class=\"count\">(\d+)", body)[1]
-        wish = re.search(r"Wishlist <span class=\"count\">(\d+)", body)[1]
-        return int(bag), int(wish)
+        return counters(self, self.base_url)
 
     def lines(self) -> int:
-        return self.request("GET", "/bag")[2].count('<li class="bag-line"')
+        return self.get(f"{self.base_url}/bag").text.count('<li class="bag-line"')
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import os
 import pwd
 import random
 import re
-import secrets
 import shutil
 import signal
 import sqlite3
@@ -35,9 +34,10 @@ from shop.errors import RETRY_AFTER
 from shop.orders.models import Order
 from shop.payments.services import MAX_NETWORK_RETRIES, PaymentUnavailable
 from tests.support.catalogue import DENIM, HAT, JACKET, KIT
+from tests.support.checkout import checkout_fields
 from tests.support.database import PG_URL, fresh_database, migrated_database
 from tests.support.fakestripe import FakeStripe
-from tests.support.live import Answer, Browser, free_port, serve
+from tests.support.live import Answer, Browser, add, counters, free_port, serve
 from tests.support.pagetext import page_text
 from tests.support.shopper import CHECKOUT_FORM
 
@@ -45,25 +45,11 @@ SLUGS = [JACKET, DENIM, KIT, HAT]
 BUSY_TEXT = "Please try again in a few seconds"
 
 
-def add(browser: Browser, base: str, slug: str, quantity: int = 1) -> Answer:
-    form = {"offer": slug, "quantity": str(quantity), "token": secrets.token_urlsafe(16)}
-    return browser.post(f"{base}/bag/add", {**form, "next": "/bag"})
-
-
-def bag_count(browser: Browser, base: str) -> int:
-    text = browser.get(f"{base}/bag/counters").text
-    return int(re.search(r'Bag <span class="count">(\d+)', text)[1])
-
-
 def checkout_form(browser: Browser, base: str, email: str) -> dict:
     """The checkout page's form as a browser would send it: hidden token and fingerprint."""
     page = browser.get(f"{base}/checkout")
     assert page.status == 200, page.location
-    hidden = {
-        name: re.search(rf'name="{name}" type="hidden" value="([^"]*)"', page.text)[1]
-        for name in ("checkout_token", "bag_fingerprint")
-    }
-    return {**CHECKOUT_FORM, "email": email, **hidden}
+    return {**CHECKOUT_FORM, "email": email, **checkout_fields(page.text)}
 
 
 def order_reference(answer: Answer) -> str | None:
@@ -264,14 +250,14 @@ def test_a_database_locked_past_the_busy_timeout_answers_503_then_recovers(tmp_p
         with locked(url):
             answer = add(browser, base, "r2-bucket-hat")
             # Reads go on meanwhile (WAL): the bag still shows what it held.
-            assert bag_count(browser, base) == 1
+            assert counters(browser, base)[0] == 1
 
         assert_busy_page(answer, bound=BUSY_TIMEOUT + 4)
         assert answer.seconds >= BUSY_TIMEOUT - 0.5  # it waited for the lock first
         assert "no-store" in answer.header("Cache-Control")
 
         assert add(browser, base, "r2-bucket-hat").status == 303
-        assert bag_count(browser, base) == 2
+        assert counters(browser, base)[0] == 2
         log = server.log()
         assert "database unavailable" in log
         assert_no_server_errors(log)
@@ -442,7 +428,7 @@ def test_postgresql_restarted_under_traffic_answers_503_then_recovers(cluster, t
                 answer = returning.get(f"{base}/")
                 assert answer.status == 200, page_text(answer.text)[:300]
             assert add(returning, base, "r2-bucket-hat").status == 303
-            assert bag_count(returning, base) == 2
+            assert counters(returning, base)[0] == 2
             assert Browser().get(f"{base}/healthz").status == 200
             time.sleep(0.5)
 

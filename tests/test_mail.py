@@ -6,7 +6,6 @@ import email
 import email.policy
 import logging
 import os
-import socket
 import ssl
 import stat
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from shop import create_app, mail
 from shop.extensions import db
 from tests.support.database import TEST_SECRET
+from tests.support.live import free_port
 
 TEMPLATES = Path(__file__).parent / "mail_templates"
 USER, PASSWORD = "shop-relay", "correct horse battery staple"
@@ -67,12 +67,6 @@ def make_app(tmp_path: Path) -> Iterator:
 def hello(app: Flask, to: str = "ada@example.com"):
     with app.app_context():
         return mail.compose(to, "Your review is booked", "hello", name="Ada <& Co>", offer="R2")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Collector:

@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from tests.support.database import fresh_database
+from tests.support.forms import csrf_token
 from tests.support.live import free_port, gunicorn
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -160,7 +161,7 @@ def test_rate_limits_count_the_forwarded_client(proxied):
     https_port, _, ca, _ = proxied
     page = _https(https_port, ca, "GET", "/account/sign-in")
     cookie = page.getheader("Set-Cookie").split(";", 1)[0]
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', page.body.decode())[1]
+    token = csrf_token(page.body.decode())
 
     def attempt(client_address: str, source: str = "127.0.0.1") -> int:
         body = f"email=a%40example.com&password=wrong+password+long&csrf_token={token}"

@@ -8,6 +8,8 @@ import re
 import pytest
 from flask import request
 
+from tests.support.forms import csrf_token_of
+
 
 @pytest.fixture
 def form_app(app):
@@ -18,11 +20,6 @@ def form_app(app):
 
     app.add_url_rule("/test-echo", "test_echo", echo, methods=["POST"])
     return app
-
-
-def csrf_token(client) -> str:
-    html = client.get("/").get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
 
 
 @pytest.mark.parametrize("path", ["/", "/offers", "/offers/r2-bucket-hat", "/offers/nope"])
@@ -70,7 +67,7 @@ def test_post_without_csrf_token_is_refused(form_app):
 
 def test_post_with_csrf_header_or_field_is_accepted(form_app):
     client = form_app.test_client()
-    token = csrf_token(client)
+    token = csrf_token_of(client)
     assert client.post("/test-echo", data={"name": "x"}, headers={"X-CSRFToken": token}).json == {
         "name": "x"
     }
@@ -78,7 +75,7 @@ def test_post_with_csrf_header_or_field_is_accepted(form_app):
 
 
 def test_csrf_token_of_another_session_is_refused(form_app):
-    token = csrf_token(form_app.test_client())
+    token = csrf_token_of(form_app.test_client())
     other = form_app.test_client()
     other.get("/")
     response = other.post("/test-echo", data={"name": "x"}, headers={"X-CSRFToken": token})
@@ -87,7 +84,7 @@ def test_csrf_token_of_another_session_is_refused(form_app):
 
 def test_body_over_the_limit_is_a_413_page(form_app):
     client = form_app.test_client()
-    token = csrf_token(client)
+    token = csrf_token_of(client)
     big = "x" * (form_app.config["MAX_CONTENT_LENGTH"] + 1)
     response = client.post("/test-echo", data={"name": big}, headers={"X-CSRFToken": token})
     assert response.status_code == 413
@@ -156,7 +153,7 @@ def test_forms_may_lead_to_stripe_checkout_only_when_stripe_is_configured(app, t
 )
 def test_a_post_from_another_origin_is_refused_whatever_its_token(form_app, headers, allowed):
     client = form_app.test_client()
-    token = csrf_token(client)
+    token = csrf_token_of(client)
     response = client.post("/test-echo", data={"name": "x", "csrf_token": token}, headers=headers)
     if allowed:
         assert response.status_code == 200

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,7 +23,7 @@ from shop.payments.models import StripeEvent
 from tests.support.catalogue import HAT, KIT
 from tests.support.database import PG_URL, fresh_database
 from tests.support.fakestripe import FakeStripe, signed_event
-from tests.support.live import Browser, gunicorn, log_text
+from tests.support.live import Browser, add, counters, gunicorn, log_text
 from tests.support.pagetext import page_text
 from tests.support.shopper import CHECKOUT_FORM
 
@@ -124,18 +123,6 @@ def no_errors_logged(servers: Servers):
     yield
     log = servers.log()
     assert "Traceback" not in log, log[-3000:]
-
-
-def counters(browser: Browser, base: str) -> tuple[int, int]:
-    text = browser.get(f"{base}/bag/counters").text
-    bag = re.search(r'Bag <span class="count">(\d+)', text)[1]
-    wish = re.search(r'Wishlist <span class="count">(\d+)', text)[1]
-    return int(bag), int(wish)
-
-
-def add(browser: Browser, base: str, slug: str, quantity: int = 1):
-    form = {"offer": slug, "quantity": str(quantity), "token": secrets.token_urlsafe(16)}
-    return browser.post(f"{base}/bag/add", {**form, "next": "/bag"})
 
 
 def register(browser: Browser, base: str, address: str) -> None:

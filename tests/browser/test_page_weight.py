@@ -8,7 +8,6 @@ any other origin.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import pytest
 from playwright.sync_api import Page, Response
 
 from tests.support.browser import DESKTOP
+from tests.support.forms import csrf_token
 
 KB = 1000
 HOME_BUDGET = 60 * KB
@@ -41,7 +41,7 @@ def _kind(response: Response) -> str:
 def _fill_bag(page: Page) -> None:
     """Put an offer in the bag without loading any page's assets (the cache stays empty)."""
     html = page.request.get("/").text()
-    token = re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+    token = csrf_token(html)
     answer = page.request.post(
         "/bag/add",
         form={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 from tests.support.database import TEST_SECRET
+from tests.support.forms import csrf_token, has_csrf_token
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 20.0
@@ -277,9 +279,8 @@ class Browser:
                     self.cookie = value.split(";")[0].split("=", 1)[1] or None
         finally:
             conn.close()
-        token = _CSRF_RE.search(text)
-        if token:
-            self.csrf = token[1]
+        if has_csrf_token(text):
+            self.csrf = csrf_token(text)
         return Answer(response.status, answer_headers, text, time.monotonic() - began)
 
     def get(self, url: str, **options) -> Answer:
@@ -293,4 +294,18 @@ class Browser:
         return self.request("POST", url, form, **options)
 
 
-_CSRF_RE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+# ---------------------------------------------------------------- the bag over real HTTP
+
+
+def add(browser: Browser, base: str, slug: str, quantity: int = 1) -> Answer:
+    """Put ``quantity`` of an offer in the bag as the offer's form does without htmx."""
+    form = {"offer": slug, "quantity": str(quantity), "token": secrets.token_urlsafe(16)}
+    return browser.post(f"{base}/bag/add", {**form, "next": "/bag"})
+
+
+def counters(browser: Browser, base: str) -> tuple[int, int]:
+    """The header's counters: how many items the bag holds, how many the wishlist."""
+    text = browser.get(f"{base}/bag/counters").text
+    bag = re.search(r'Bag <span class="count">(\d+)', text)[1]
+    wish = re.search(r'Wishlist <span class="count">(\d+)', text)[1]
+    return int(bag), int(wish)

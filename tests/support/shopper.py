@@ -7,6 +7,8 @@ import secrets
 
 from flask.testing import FlaskClient
 
+from tests.support.forms import csrf_token
+
 HX = {"HX-Request": "true"}
 # A checkout form filled in as a buyer would (without the page's hidden fields).
 CHECKOUT_FORM = {
@@ -41,7 +43,7 @@ class Shopper:
 
     def refresh(self, path: str = "/") -> str:
         html = self.client.get(path).get_data(as_text=True)
-        self.csrf = re.search(r'"X-CSRFToken": "([^"]+)"', html)[1]
+        self.csrf = csrf_token(html)
         return html
 
     def post(self, path: str, data: dict, htmx: bool = False, csrf: bool = True):
