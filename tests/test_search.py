@@ -23,7 +23,7 @@ from shop.search.query import parse_query
 from shop.search.services import search
 from shop.search.views import highlight
 from tests.support.catalogue import DENIM, HAT, JACKET, KIT, offer_entry, write_catalogue
-from tests.support.database import PG_URL
+from tests.support.database import PG_URL, statements_sent
 from tests.support.pagetext import page_text
 from tests.support.shopper import HX
 
@@ -353,21 +353,11 @@ def test_the_backend_matches_the_database(app):
 def test_fts5_drives_every_sqlite_search(app):
     """A tag filter or the exact-tag order must not turn into one MATCH per offer id
     (rowid constraints handed to FTS5): harmless on four offers, seconds on 100,000."""
-    from sqlalchemy import event
-
-    statements = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "offers_fts MATCH" in statement:
-            statements.append((statement, parameters))
-
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements_sent(app) as sent:
             search("sync", tag="WebSocket")
             search("state")  # an exact tag: ordered by it
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+        statements = [(text, values) for text, values in sent if "offers_fts MATCH" in text]
         assert len(statements) >= 3
         connection = db.session.connection()
         for statement, parameters in statements:

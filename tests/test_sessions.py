@@ -10,12 +10,13 @@ from datetime import UTC, timedelta
 
 import pytest
 from flask import session, url_for
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from shop import create_app
 from shop.clock import moved, now
 from shop.extensions import db
 from shop.sessions import JOIN_WINDOW, SessionRecord, regenerate, session_key
+from tests.support.database import statements_sent
 from tests.support.forms import csrf_token, csrf_token_of
 from tests.support.shopper import CHECKOUT_FORM, Shopper
 
@@ -89,17 +90,8 @@ def test_a_static_file_costs_no_session_lookup(client, app):
     Shopper(client).add("r2-bucket-hat")  # a visitor with a stored session
     with app.test_request_context():
         path = url_for("static", filename="css/shop.css")
-    statements = []
-
-    def record(conn, cursor, statement, *rest):
-        statements.append(statement)
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            response = client.get(path)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
+    with app.app_context(), statements_sent(app) as statements:
+        response = client.get(path)
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
     assert statements == []
 
@@ -110,18 +102,9 @@ def test_the_counters_come_with_the_session_in_one_statement(client, app):
     shopper = Shopper(client)
     shopper.add("r2-bucket-hat", quantity="2")
     shopper.wish("durable-object-denim", True)
-    statements = []
-
-    def record(conn, cursor, statement, *rest):
-        statements.append(statement)
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            assert shopper.counters() == (2, 1)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
-    statements = [text for text in statements if text != "BEGIN"]  # SQLite's, issued by us
+    with app.app_context(), statements_sent(app) as sent:
+        assert shopper.counters() == (2, 1)
+    statements = [text for text, _ in sent if text != "BEGIN"]  # SQLite's, issued by us
     assert len(statements) == 1, statements
     assert "bag_quantity" in statements[0] and "wishlist_ids" in statements[0]
 

@@ -18,10 +18,9 @@ from tests.support.browser import (
     DESKTOP,
     MOBILE,
     page_factory,
+    serve_shop,
 )
 from tests.support.browser_accounts import GENEROUS_LIMITS, create_admin
-from tests.support.database import fresh_database
-from tests.support.live import ServerFailed, gunicorn
 
 
 @pytest.fixture(scope="session")
@@ -29,13 +28,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of the shop that ``page`` and ``new_page`` open: the shop under gunicorn
     (two workers) on a freshly migrated database. A module whose pages need a shop set up
     otherwise (such as ``accounts_server``) overrides it with that shop's URL."""
-    instance = tmp_path_factory.mktemp("browser-instance")
-    with fresh_database(instance, "_browser") as url:
-        try:
-            with gunicorn(url, instance, workers=2) as base_url:
-                yield base_url
-        except ServerFailed as error:
-            pytest.fail(str(error), pytrace=False)
+    yield from serve_shop(tmp_path_factory.mktemp("browser-instance"), "_browser")
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +37,7 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (ADMIN_EMAIL) and generous sign-in limits (in its instance/config.py); its base URL."""
     instance = tmp_path_factory.mktemp("accounts-instance")
     (instance / "config.py").write_text(GENEROUS_LIMITS)
-    with fresh_database(instance, "_accounts") as url:
-        create_admin(instance, url)
-        try:
-            with gunicorn(url, instance, workers=2) as base_url:
-                yield base_url
-        except ServerFailed as error:
-            pytest.fail(str(error), pytrace=False)
+    yield from serve_shop(instance, "_accounts", prepare=create_admin)
 
 
 @pytest.fixture(scope="session")

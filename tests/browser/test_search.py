@@ -10,10 +10,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.support.browser import assert_no_axe_violations, console_errors
+from tests.support.browser import assert_no_axe_violations, console_errors, serve_shop
 from tests.support.catalogue import offer_entry, write_catalogue
-from tests.support.database import fresh_database
-from tests.support.live import ServerFailed, gunicorn
 
 pytestmark = pytest.mark.browser
 
@@ -159,12 +157,7 @@ def crowded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         instance / "zephyr.toml",
         [offer_entry(f"zephyr-{n:02d}", title=f"Zephyr review {n:02d}") for n in range(30)],
     )
-    with fresh_database(instance, "_crowded", catalog=catalogue) as url:
-        try:
-            with gunicorn(url, instance, workers=1) as base_url:
-                yield base_url
-        except ServerFailed as error:
-            pytest.fail(str(error), pytrace=False)
+    yield from serve_shop(instance, "_crowded", workers=1, catalog=catalogue)
 
 
 def test_load_more_appends_the_next_page_and_moves_focus(browser: Browser, crowded_server: str):

@@ -7,10 +7,14 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+
+from tests.support.database import fresh_database
+from tests.support.live import ServerFailed, gunicorn
 
 CHROMIUM = os.environ.get("SHOP_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -94,6 +98,27 @@ def assert_no_axe_violations(page: Page) -> None:
             ]
             lines.append(f"    {target}: {'; '.join(summary)}")
     pytest.fail("\n".join(lines), pytrace=False)
+
+
+def serve_shop(
+    instance: Path,
+    suffix: str,
+    *,
+    workers: int = 2,
+    catalog: Path | None = None,
+    prepare: Callable[[Path, str], None] | None = None,
+) -> Iterator[str]:
+    """For a fixture to ``yield from``: the shop under gunicorn on a fresh database of its own
+    (``catalog``: its offers; ``prepare(instance, url)`` runs before the start), its base URL.
+    A server that does not start fails the test with its log."""
+    with fresh_database(instance, suffix, catalog=catalog) as url:
+        if prepare is not None:
+            prepare(instance, url)
+        try:
+            with gunicorn(url, instance, workers=workers) as base_url:
+                yield base_url
+        except ServerFailed as error:
+            pytest.fail(str(error), pytrace=False)
 
 
 @contextmanager

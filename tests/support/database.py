@@ -1,5 +1,6 @@
-"""Databases for tests: the PostgreSQL URL when one is given, per-run schemas, and apps on
-migrated databases of their own (for servers and tests that move the migrations)."""
+"""Databases for tests: the PostgreSQL URL when one is given, per-run schemas, apps on
+migrated databases of their own (for servers and tests that move the migrations), and the
+statements an app sends."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from shop import create_app
 from shop.catalog.services import load_catalog
@@ -105,3 +107,21 @@ def app_on_fresh_database(instance: Path, suffix: str) -> Iterator[Flask]:
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+@contextmanager
+def statements_sent(app: Flask) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements (with their parameters) the app's engine sends to the database
+    while the block runs, in order."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(conn, cursor, statement, parameters, *rest):
+        sent.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
