@@ -121,6 +121,11 @@ class Defaults:
     )
     INVOICE_NOTE = ""
 
+    # Scoping calls (shop/calls/): the studio's time zone, an IANA name such as
+    # "Europe/Berlin". Its weekly hours (set at /admin/calls/hours) are wall-clock times in
+    # this zone; an unknown name stops the start.
+    STUDIO_TIMEZONE = "Europe/Berlin"
+
     # Fixed Flask settings derived from the ones above in create_app.
     SESSION_COOKIE_NAME = "shop_session"
     SESSION_COOKIE_HTTPONLY = True

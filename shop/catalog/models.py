@@ -42,6 +42,8 @@ class Offer(db.Model):
     price_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     active: Mapped[bool] = mapped_column(default=True)
+    # The length of the scoping call the offer comes with (catalogue file: call_minutes).
+    call_minutes: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -39,9 +39,12 @@ _TEXT_FIELDS: dict[str, int | None] = {
     "image_label": 80,
     "image_alt": 300,
 }
-_ALL_FIELDS = set(_TEXT_FIELDS) | {"tags", "price_cents", "currency", "active"}
+_ALL_FIELDS = set(_TEXT_FIELDS) | {"tags", "price_cents", "currency", "active", "call_minutes"}
 MAX_TAGS = 8
 MAX_PRICE_CENTS = 100_000_000
+# The scoping call an offer comes with: its length in minutes (an order's call is as long as
+# its longest offer's).
+CALL_MINUTES_DEFAULT, CALL_MINUTES_RANGE = 60, (15, 480)
 
 
 class CatalogError(ValueError):
@@ -65,6 +68,7 @@ class OfferData:
     price_cents: int
     currency: str
     active: bool
+    call_minutes: int = CALL_MINUTES_DEFAULT
 
 
 # ---------------------------------------------------------------- queries
@@ -251,6 +255,15 @@ def parse_catalog(text: str, source: str = "catalogue") -> list[OfferData]:
         active = entry.get("active", True)
         if not isinstance(active, bool):
             fail("active", "must be true or false")
+        call_minutes = entry.get("call_minutes", CALL_MINUTES_DEFAULT)
+        low, high = CALL_MINUTES_RANGE
+        if (
+            isinstance(call_minutes, bool)
+            or not isinstance(call_minutes, int)
+            or not low <= call_minutes <= high
+            or call_minutes % 15
+        ):
+            fail("call_minutes", f"must be whole quarter hours from {low} to {high} minutes")
 
         offers.append(
             OfferData(
@@ -258,6 +271,7 @@ def parse_catalog(text: str, source: str = "catalogue") -> list[OfferData]:
                 price_cents=price,
                 currency=currency,
                 active=active,
+                call_minutes=call_minutes,
                 **values,
             )
         )
@@ -309,6 +323,7 @@ def load_catalog(path: Path | None = None) -> tuple[int, int]:
                 "price_cents",
                 "currency",
                 "active",
+                "call_minutes",
             ):
                 setattr(offer, field, getattr(entry, field))
             if offer.tag_names != list(entry.tags):
