@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import errors, headers, mail, origin, urls
 from shop.bag import offer_forms
+from shop.calls.zones import studio_zone
 from shop.catalog import shelf
 from shop.config import Defaults
 from shop.db import configure_engine, database_unavailable
@@ -62,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # A mistyped mail setting stops the start, rather than failing later only for the
         # mail to existing accounts (which would tell who has one).
         mail.current_settings()
+    studio_zone(app.config)
     return app
 
 
@@ -216,6 +218,7 @@ def register_extensions(app: Flask) -> None:
     # Import the models so that migrations and tests see every table.
     import shop.accounts.models  # noqa: F401
     import shop.bag.models  # noqa: F401
+    import shop.calls.models  # noqa: F401
     import shop.catalog.models  # noqa: F401
     import shop.checkout.models  # noqa: F401
     import shop.orders.models  # noqa: F401
@@ -227,6 +230,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedInt  # before any route is added
     from shop.accounts.views import bp as accounts_bp
     from shop.bag.views import bp as bag_bp
+    from shop.calls.views import bp as calls_bp
     from shop.catalog.views import bp as catalog_bp
     from shop.checkout.views import bp as checkout_bp
     from shop.orders.admin import bp as orders_admin_bp
@@ -240,6 +244,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts_bp)
     app.register_blueprint(checkout_bp)
     app.register_blueprint(orders_bp)
+    app.register_blueprint(calls_bp)
     app.register_blueprint(orders_admin_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
