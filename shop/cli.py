@@ -18,6 +18,7 @@ from shop import deploy
 from shop.accounts.erase import NothingToErase, erase_customer
 from shop.accounts.services import AccountError, find_user, make_admin, password_problem
 from shop.bag.services import purge_anonymous
+from shop.calls.mails import send_reminders
 from shop.catalog.services import CatalogError, load_catalog
 from shop.checkout.services import purge_anonymous_drafts
 from shop.clock import now
@@ -131,6 +132,19 @@ def notify_orders_command() -> None:
     click.echo(f"named {sent} held order{'s' if sent != 1 else ''} in a mail to the owner")
 
 
+calls_cli = AppGroup("calls", help="The scoping calls.")
+
+
+@calls_cli.command("remind")
+def remind_calls_command() -> None:
+    """Remind the buyers of calls starting within a day (run it from cron, e.g. every 15
+    minutes: each reminder goes once however often it runs)."""
+    base = current_app.config.get("PUBLIC_URL") or "http://localhost"
+    with current_app.test_request_context("/", base_url=base):  # links need an address
+        sent = send_reminders(now())
+    click.echo(f"sent {sent} reminder{'s' if sent != 1 else ''} of scoping calls")
+
+
 settings_cli = AppGroup("settings", help="Check the configuration.")
 
 
@@ -183,5 +197,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(orders_cli)
+    app.cli.add_command(calls_cli)
     app.cli.add_command(settings_cli)
     app.cli.add_command(customers_cli)

@@ -50,14 +50,31 @@ def database_url(database_template: str, tmp_path: Path) -> str:
         shutil.copyfile(path, target)
         return f"sqlite:///{target}"
     # DELETE rather than TRUNCATE: on tables this small it is many times faster, and it
-    # fires the row triggers that keep derived data (such as a search index) in step.
+    # fires the row triggers that keep derived data (such as a search index) in step. The
+    # rows the migrations write (the catalogue's version, the studio's default hours and
+    # limits) are put back as the migrations left them.
     engine = create_engine(database_template)
     with engine.begin() as conn:
+        seeded = _SEEDED.setdefault(
+            database_template,
+            {
+                name: conn.execute(db.metadata.tables[name].select()).mappings().all()
+                for name in SEEDED_TABLES
+            },
+        )
         for table in reversed(db.metadata.sorted_tables):
-            if table.name != "catalog_version":  # the migration's single row stays
+            if table.name != "catalog_version":  # its single row stays (a counter)
                 conn.execute(table.delete())
+        for name, rows in seeded.items():
+            if rows and name != "catalog_version":
+                conn.execute(db.metadata.tables[name].insert(), [dict(row) for row in rows])
     engine.dispose()
     return database_template
+
+
+# Tables the migrations fill, and their rows as migrated (per template database).
+SEEDED_TABLES = ("catalog_version", "call_hours", "call_settings")
+_SEEDED: dict[str, dict] = {}
 
 
 @pytest.fixture

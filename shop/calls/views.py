@@ -70,6 +70,15 @@ def _order_or_404(reference: str) -> tuple[Order, str | None]:
     return order, key if key_matches(order.reference, key) else None
 
 
+ZONE_ERROR = "That time zone is not one we know. Times are shown in the studio's."
+
+
+def _zone_refused() -> bool:
+    """Whether the request names a zone that is none."""
+    asked = request.values.get("zone")
+    return bool(asked) and services.parse_zone(asked) is None
+
+
 def _zone() -> tuple[ZoneInfo, bool]:
     """The zone asked for (valid), else the studio's; and whether one was asked for."""
     asked = request.values.get("zone")
@@ -93,9 +102,9 @@ def _page(
     chosen: str | None = None,
     moving: bool = False,
 ) -> Response:
-    zone, asked = _zone()
-    if request.values.get("zone") and not asked:
-        error = error or "That time zone is not one we know. Times are shown in the studio's."
+    zone, _ = _zone()
+    if _zone_refused():
+        error = error or ZONE_ERROR
         status = max(status, 400)
     call = services.booked_call(order)
     limits = services.settings()
@@ -166,6 +175,8 @@ def book(reference: str) -> Response:
     zone, _ = _zone()
     chosen = request.form.get("start")
     start = services.parse_start(chosen)
+    if _zone_refused():
+        return _page(order, key, status=400, error=ZONE_ERROR)
     if start is None:
         message = (
             "Choose one of the times below." if not chosen else services.REFUSALS[Refusal.MALFORMED]
@@ -192,6 +203,8 @@ def move(reference: str) -> Response:
     start = services.parse_start(chosen)
     if call is None:
         return _page(order, key, status=409, error="There is no booked call to move.")
+    if _zone_refused():
+        return _page(order, key, status=400, error=ZONE_ERROR, moving=True)
     if start is None:
         message = (
             "Choose one of the times below." if not chosen else services.REFUSALS[Refusal.MALFORMED]
