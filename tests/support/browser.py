@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -123,13 +124,18 @@ def serve_shop(
 
 @contextmanager
 def page_factory(browser: Browser) -> Iterator[Callable[..., Page]]:
-    """``make(base_url, viewport, javascript)``: pages each in a fresh context (no shared
-    cookies), listening for CSP violations and console errors, all closed at the end."""
+    """``make(base_url, viewport, javascript, **options)``: pages each in a fresh context (no
+    shared cookies; ``options`` such as ``timezone_id`` go to the context), listening for CSP violations and console errors, all closed at the end."""
     contexts: list[BrowserContext] = []
 
-    def make(base_url: str, viewport: dict[str, int] = DESKTOP, javascript: bool = True) -> Page:
+    def make(
+        base_url: str,
+        viewport: dict[str, int] = DESKTOP,
+        javascript: bool = True,
+        **options: Any,
+    ) -> Page:
         context = browser.new_context(
-            viewport=viewport, base_url=base_url, java_script_enabled=javascript
+            viewport=viewport, base_url=base_url, java_script_enabled=javascript, **options
         )
         context.add_init_script(CSP_LISTENER)
         contexts.append(context)
