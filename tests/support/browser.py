@@ -125,7 +125,8 @@ def serve_shop(
 @contextmanager
 def page_factory(browser: Browser) -> Iterator[Callable[..., Page]]:
     """``make(base_url, viewport, javascript, **options)``: pages each in a fresh context (no
-    shared cookies; ``options`` such as ``timezone_id`` go to the context), listening for CSP violations and console errors, all closed at the end."""
+    shared cookies; ``options`` such as ``timezone_id`` go to the context), listening for CSP
+    violations and console errors, all closed at the end."""
     contexts: list[BrowserContext] = []
 
     def make(
