@@ -107,6 +107,19 @@ def test_the_order_page_and_mail_lead_to_the_call(app, client, paid):
     assert f"/orders/{reference}/call?key={key}" in html
 
 
+def test_the_order_mail_says_what_happens_next(app, paid):
+    from shop.orders.services import get_order, send_order_mail
+
+    reference, key = paid
+    with app.test_request_context():
+        send_order_mail(get_order(reference), "paid")
+    (buyer,) = [message for message in outbox(app) if message["To"].startswith("eg-")]
+    link = f"http://localhost/orders/{reference}/call?key={key}"
+    assert "book your scoping call" in buyer.get_body(("plain",)).get_content()
+    assert link in buyer.get_body(("plain",)).get_content()
+    assert link.replace("&", "&amp;") in buyer.get_body(("html",)).get_content()
+
+
 def test_a_pending_order_has_no_booking_yet(app, client, clock):
     reference = add_order(app, status="pending_payment")
     key = key_of(app, reference)
