@@ -230,6 +230,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedInt  # before any route is added
     from shop.accounts.views import bp as accounts_bp
     from shop.bag.views import bp as bag_bp
+    from shop.calls.admin import bp as calls_admin_bp
     from shop.calls.views import bp as calls_bp
     from shop.catalog.views import bp as catalog_bp
     from shop.checkout.views import bp as checkout_bp
@@ -245,6 +246,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(checkout_bp)
     app.register_blueprint(orders_bp)
     app.register_blueprint(calls_bp)
+    app.register_blueprint(calls_admin_bp)
     app.register_blueprint(orders_admin_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
