@@ -193,3 +193,39 @@ def test_every_reason_a_time_is_refused(start, reason):
     rules = every_day(NINE_TO_FIVE)
     assert refusal(rules, HOUR, [], NOW, start) == reason
     assert (start in free_slots(rules, HOUR, [], NOW)) == (reason is None)
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [
+        "Europe/Berlin",
+        "America/New_York",
+        "America/Santiago",  # the clocks change at midnight
+        "America/Havana",
+        "Australia/Lord_Howe",  # by half an hour
+        "Pacific/Chatham",
+        "Asia/Kolkata",
+    ],
+)
+def test_the_quick_way_for_a_day_gives_the_zones_own_starts(zone):
+    """Days with one offset throughout sum minutes onto midnight; every day of two years
+    must give the starts that a zone lookup per slot gives."""
+    from shop.calls import slots
+
+    rules = every_day(((0, 24 * 60),), ZoneInfo(zone), step=timedelta(minutes=30))
+    day = date(2026, 1, 1)
+    while day < date(2028, 1, 1):
+        quick = day_slots(rules, day, HOUR)
+        step = 30
+        looked_up = []
+        for minute in range(0, 24 * 60 - 60 + 1, step):
+            start = slots.to_utc(slots._wall(day, minute), rules.zone)
+            end = slots._range_end(day, 24 * 60, rules.zone)
+            if (
+                start is not None
+                and start + HOUR <= end
+                and (not looked_up or start > looked_up[-1])
+            ):
+                looked_up.append(start)
+        assert quick == looked_up, (zone, day)
+        day += timedelta(days=1)
