@@ -71,6 +71,7 @@ def upgrade():
         sa.Column("max_per_day", sa.Integer(), nullable=False),
         sa.Column("cutoff_hours", sa.Integer(), nullable=False),
         sa.Column("feed_secret", sa.String(length=64), nullable=False),
+        sa.Column("calls_version", sa.Integer(), server_default="0", nullable=False),
         sa.Column("updated_at", STAMP, nullable=False),
         sa.CheckConstraint("id = 1", name=op.f("ck_call_settings_one_row")),
         sa.CheckConstraint(

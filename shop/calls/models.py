@@ -89,6 +89,9 @@ class CallSettings(db.Model):
     # A buyer moves or cancels a call up to this many hours before it.
     cutoff_hours: Mapped[int] = mapped_column(Integer, default=24)
     feed_secret: Mapped[str] = mapped_column(String(64))
+    # Raised by every booking, move and cancellation, in its transaction: the busy times a
+    # process read for one version are the busy times of that version.
+    calls_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

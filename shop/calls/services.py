@@ -21,11 +21,11 @@ from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select, text, update
+from sqlalchemy import String, func, select, text, type_coerce, update
 from sqlalchemy.exc import IntegrityError
 
 from shop.calls.models import Call, CallSettings, CallStatus, StudioDay, StudioHours
-from shop.calls.slots import Busy, Refusal, Rules, free_slots, refusal
+from shop.calls.slots import Busy, BusyTimes, Refusal, Rules, free_slots, refusal
 from shop.calls.zones import studio_zone, zone_named
 from shop.catalog.models import Offer
 from shop.catalog.services import CALL_MINUTES_DEFAULT
@@ -78,8 +78,8 @@ def zone() -> ZoneInfo:
 
 
 def settings() -> CallSettings:
-    """The studio's limits (one row, written by the migration)."""
-    row = db.session.get(CallSettings, 1)
+    """The studio's limits (one row, written by the migration), read afresh."""
+    row = db.session.get(CallSettings, 1, populate_existing=True)
     if row is None:  # a database migrated by hand without the seed: the defaults
         row = CallSettings(id=1, feed_secret=secrets.token_urlsafe(32), updated_at=now())
         with write_transaction():
@@ -103,44 +103,90 @@ def exceptions(since: date | None = None) -> list[StudioDay]:
     return list(db.session.scalars(query))
 
 
+# The studio's hours and dated exceptions as last read, per database, version of the limits
+# row (every change to hours or exceptions raises its updated_at in the same transaction)
+# and day: a listing then reads one row instead of three tables.
+_CALENDARS: dict[tuple[str, datetime, date], tuple[dict, frozenset, dict]] = {}
+
+
+def _calendar(limits: CallSettings, today: date) -> tuple[dict, frozenset, dict]:
+    key = (str(db.engine.url), as_utc(limits.updated_at), today)
+    found = _CALENDARS.get(key)
+    if found is None:
+        days_off: set[date] = set()
+        extra: dict[date, list[tuple[int, int]]] = {}
+        for row in exceptions(since=today - timedelta(days=1)):
+            if row.off:
+                days_off.add(row.day)
+            else:
+                extra.setdefault(row.day, []).append((row.start_minute, row.end_minute))
+        found = (
+            weekly_hours(),
+            frozenset(days_off),
+            {day: tuple(ranges) for day, ranges in extra.items()},
+        )
+        if len(_CALENDARS) > 64:
+            _CALENDARS.clear()
+        _CALENDARS[key] = found
+    return found
+
+
+def _changed_calendar() -> None:
+    """Raise the limits row's version inside the current write transaction (the hours or
+    the exceptions changed)."""
+    db.session.execute(update(CallSettings).where(CallSettings.id == 1).values(updated_at=now()))
+
+
 def rules(limits: CallSettings | None = None, moment: datetime | None = None) -> Rules:
     """What decides the free times now: hours, exceptions and limits from the database."""
     limits = limits or settings()
     studio = zone()
     today = (moment or now()).astimezone(studio).date()
-    days_off: set[date] = set()
-    extra: dict[date, list[tuple[int, int]]] = {}
-    for row in exceptions(since=today - timedelta(days=1)):
-        if row.off:
-            days_off.add(row.day)
-        else:
-            extra.setdefault(row.day, []).append((row.start_minute, row.end_minute))
+    weekly, days_off, extra = _calendar(limits, today)
     return Rules(
         zone=studio,
-        weekly=weekly_hours(),
+        weekly=weekly,
         step=timedelta(minutes=limits.step_minutes),
         buffer=timedelta(minutes=limits.buffer_minutes),
         notice=timedelta(hours=limits.notice_hours),
         window=timedelta(days=limits.window_days),
         max_per_day=limits.max_per_day,
-        days_off=frozenset(days_off),
-        extra={day: tuple(ranges) for day, ranges in extra.items()},
+        days_off=days_off,
+        extra=extra,
     )
 
 
 # ---------------------------------------------------------------- an order's call
 
 
-def call_length(order: Order) -> timedelta:
-    """How long the order's call is: as long as its longest offer's (offers no longer in the
-    catalogue count with the default length)."""
-    minutes = db.session.scalar(
+def _call_minutes(order: Order):
+    """The statement of the order's call length in minutes (see ``call_length``)."""
+    return (
         select(func.max(func.coalesce(Offer.call_minutes, CALL_MINUTES_DEFAULT)))
         .select_from(OrderLine)
         .outerjoin(Offer, Offer.id == OrderLine.offer_id)
         .where(OrderLine.order_id == order.id)
     )
+
+
+def call_length(order: Order) -> timedelta:
+    """How long the order's call is: as long as its longest offer's (offers no longer in the
+    catalogue count with the default length)."""
+    minutes = db.session.scalar(_call_minutes(order))
     return timedelta(minutes=minutes or CALL_MINUTES_DEFAULT)
+
+
+def settings_and_length(order: Order) -> tuple[CallSettings, timedelta]:
+    """The limits row (read afresh) and the order's call length, in one round trip."""
+    row = db.session.execute(
+        select(CallSettings, _call_minutes(order).scalar_subquery())
+        .where(CallSettings.id == 1)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if row is None:
+        return settings(), call_length(order)
+    limits, minutes = row
+    return limits, timedelta(minutes=minutes or CALL_MINUTES_DEFAULT)
 
 
 def booked_call(order: Order) -> Call | None:
@@ -177,12 +223,59 @@ def may_change(call: Call, limits: CallSettings | None = None, moment=None) -> b
 def busy_times(start: datetime, until: datetime, *, excluding: int | None = None) -> list[Busy]:
     """The booked calls keeping the studio busy between ``start`` and ``until`` (UTC),
     leaving out the call ``excluding`` (the one being moved)."""
-    query = select(Call.starts_at, Call.blocked_until).where(
-        Call.status == CallStatus.BOOKED, Call.starts_at < until, Call.blocked_until > start
+    return [busy for call_id, busy in _busy_rows(start, until) if call_id != excluding]
+
+
+def _busy_rows(start: datetime, until: datetime | None) -> list[tuple[int, Busy]]:
+    """(id, busy time) of the booked calls busy after ``start`` (and before ``until``)."""
+    sqlite = is_sqlite(db.engine)
+    columns = (Call.starts_at, Call.blocked_until)
+    if sqlite:
+        # SQLite keeps instants as text; SQLAlchemy's reader parses each with a regular
+        # expression, which for 500 calls is most of a listing's time. The text is ISO 8601
+        # in UTC: datetime.fromisoformat reads it many times faster.
+        columns = tuple(type_coerce(column, String) for column in columns)
+    query = select(Call.id, *columns).where(
+        Call.status == CallStatus.BOOKED, Call.blocked_until > start
     )
-    if excluding is not None:
-        query = query.where(Call.id != excluding)
-    return [Busy(as_utc(begin), as_utc(end)) for begin, end in db.session.execute(query)]
+    if until is not None:
+        query = query.where(Call.starts_at < until)
+    rows = db.session.execute(query)
+    if sqlite:
+        return [(id_, Busy(_from_text(begin), _from_text(end))) for id_, begin, end in rows]
+    return [(id_, Busy(as_utc(begin), as_utc(end))) for id_, begin, end in rows]
+
+
+def _from_text(stamp: str) -> datetime:
+    # The offset read with the text: several times faster than .replace(tzinfo=UTC) after.
+    return datetime.fromisoformat(stamp + "+00:00")
+
+
+# The booked calls as last read, per database, zone and calls_version (raised in the
+# transaction of every booking, move and cancellation): listing the free times then reads
+# the limits row and not every call. Bookings never use it: they read the calls afresh
+# under the booking lock.
+_BUSY: dict[tuple[str, str, int], tuple[datetime, list[tuple[int, Busy]], BusyTimes]] = {}
+
+
+def _booked(limits: CallSettings, moment: datetime, studio: ZoneInfo):
+    """The booked calls (id, busy time) that end after a day before ``moment``, and their
+    BusyTimes: read once per version of the calls."""
+    key = (str(db.engine.url), studio.key, limits.calls_version)
+    found = _BUSY.get(key)
+    if found is None or found[0] > moment - timedelta(days=1):
+        since = moment - timedelta(days=1)
+        rows = _busy_rows(since, None)
+        found = (since, rows, BusyTimes([busy for _, busy in rows], studio))
+        if len(_BUSY) > 64:
+            _BUSY.clear()
+        _BUSY[key] = found
+    return found
+
+
+def forget_busy_times() -> None:
+    """Drop this process's cached busy times (benchmarks: the cost after a change)."""
+    _BUSY.clear()
 
 
 def free_times(
@@ -190,14 +283,12 @@ def free_times(
 ) -> list[datetime]:
     """The starts (UTC) the order's call can be booked at now (or moved to)."""
     moment = moment or now()
-    current = rules(moment=moment)
-    # A whole day either side: the per-day limit counts the studio's local days.
-    busy = busy_times(
-        moment - timedelta(days=1),
-        moment + current.window + timedelta(days=2),
-        excluding=moving.id if moving else None,
-    )
-    return free_slots(current, call_length(order), busy, moment)
+    limits, length = settings_and_length(order)
+    current = rules(limits, moment=moment)
+    _, rows, times = _booked(limits, moment, current.zone)
+    if moving is not None:
+        times = BusyTimes([busy for call_id, busy in rows if call_id != moving.id], current.zone)
+    return free_slots(current, length, times, moment)
 
 
 def parse_start(value: str | None) -> datetime | None:
@@ -232,6 +323,17 @@ class Change:
     previous_start: datetime | None = None
 
 
+def _calls_changed() -> None:
+    """Raise calls_version in the current write transaction (a call was booked, moved or
+    cancelled): every process's cached busy times are then read again."""
+    db.session.execute(
+        update(CallSettings)
+        .where(CallSettings.id == 1)
+        .values(calls_version=CallSettings.calls_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _lock() -> None:
     """Take the booking lock inside the current write transaction (see the module's
     docstring): on SQLite the ``BEGIN IMMEDIATE`` already holds it."""
@@ -239,8 +341,10 @@ def _lock() -> None:
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOKING_LOCK})
 
 
-def _check_time(order: Order, start: datetime, moment: datetime, moving: Call | None) -> Rules:
-    current = rules(moment=moment)
+def _check_time(
+    order: Order, start: datetime, moment: datetime, moving: Call | None, limits: CallSettings
+) -> Rules:
+    current = rules(limits, moment=moment)
     length = call_length(order)
     busy = busy_times(
         start - timedelta(days=2),
@@ -260,12 +364,20 @@ def _integrity(error: IntegrityError) -> CallError:
     return _refused(Refusal.TAKEN)
 
 
-def _order_event(order: Order, moment: datetime, actor: str, to: str | None, note: str) -> None:
+def _order_event(
+    order: Order,
+    moment: datetime,
+    actor: str,
+    to: str | None,
+    note: str,
+    user_id: int | None = None,
+) -> None:
     db.session.add(
         OrderEvent(
             order_id=order.id,
             created_at=moment,
             actor=actor,
+            user_id=user_id,
             from_status=order.status if to else None,
             to_status=to,
             note=note,
@@ -277,6 +389,9 @@ def book(order: Order, start: datetime, buyer_zone: str) -> Change:
     """Book the order's call at ``start`` (UTC): the order becomes "call scheduled"."""
     moment = now()
     order_id = order.id
+    # Read (and, were it missing, written) before the booking's transaction: a write inside
+    # it would commit it early and give up the lock.
+    limits = settings()
     try:
         with write_transaction():
             _lock()
@@ -289,7 +404,7 @@ def book(order: Order, start: datetime, buyer_zone: str) -> Change:
                 )
             if booked_call(order) is not None:
                 raise CallError(ErrorKind.CONFLICT, "This order's call is already booked.")
-            current = _check_time(order, start, moment, None)
+            current = _check_time(order, start, moment, None, limits)
             length = call_length(order)
             call = Call(
                 uid=f"call-{secrets.token_hex(12)}@{_uid_domain()}",
@@ -318,6 +433,7 @@ def book(order: Order, start: datetime, buyer_zone: str) -> Change:
                 .values(status=OrderStatus.CALL_SCHEDULED, updated_at=moment)
                 .execution_options(synchronize_session="fetch")
             )
+            _calls_changed()
             db.session.flush()
     except IntegrityError as error:
         raise _integrity(error) from None
@@ -327,7 +443,12 @@ def book(order: Order, start: datetime, buyer_zone: str) -> Change:
 
 
 def move(
-    call: Call, start: datetime, *, actor: str = "buyer", buyer_zone: str | None = None
+    call: Call,
+    start: datetime,
+    *,
+    actor: str = "buyer",
+    buyer_zone: str | None = None,
+    user_id: int | None = None,
 ) -> Change:
     """Move a booked call to ``start``: the same call (its UID), a higher sequence."""
     moment = now()
@@ -348,7 +469,7 @@ def move(
                 raise CallError(ErrorKind.CONFLICT, _too_late(limits))
             if start == previous:
                 raise CallError(ErrorKind.INVALID, "The call is at that time already.")
-            current = _check_time(order, start, moment, fresh)
+            current = _check_time(order, start, moment, fresh, limits)
             length = fresh.ends_at - fresh.starts_at
             fresh.starts_at = start
             fresh.ends_at = start + length
@@ -358,7 +479,10 @@ def move(
             fresh.updated_at = moment
             if buyer_zone:
                 fresh.buyer_zone = buyer_zone
-            _order_event(order, moment, actor, None, f"Call moved to {start:%Y-%m-%d %H:%M} UTC")
+            _order_event(
+                order, moment, actor, None, f"Call moved to {start:%Y-%m-%d %H:%M} UTC", user_id
+            )
+            _calls_changed()
             db.session.flush()
     except IntegrityError as error:
         raise _integrity(error) from None
@@ -366,7 +490,7 @@ def move(
     return Change(fresh, "moved", previous)
 
 
-def cancel(call: Call, *, actor: str = "buyer") -> Change:
+def cancel(call: Call, *, actor: str = "buyer", user_id: int | None = None) -> Change:
     """Cancel a booked call: the order goes back to its status before the booking (if it is
     still "call scheduled")."""
     moment = now()
@@ -385,10 +509,11 @@ def cancel(call: Call, *, actor: str = "buyer") -> Change:
         fresh.sequence += 1
         fresh.cancelled_at = moment
         fresh.updated_at = moment
+        _calls_changed()
         back = fresh.order_status_before
         current = db.session.scalar(select(Order.status).where(Order.id == order.id))
         if current == OrderStatus.CALL_SCHEDULED:
-            _order_event(order, moment, actor, back, "Call cancelled")
+            _order_event(order, moment, actor, back, "Call cancelled", user_id)
             db.session.execute(
                 update(Order)
                 .where(Order.id == order.id, Order.status == OrderStatus.CALL_SCHEDULED)
@@ -396,7 +521,7 @@ def cancel(call: Call, *, actor: str = "buyer") -> Change:
                 .execution_options(synchronize_session="fetch")
             )
         else:
-            _order_event(order, moment, actor, None, "Call cancelled")
+            _order_event(order, moment, actor, None, "Call cancelled", user_id)
     db.session.refresh(order)
     log.info("order %s: call cancelled by %s", order.reference, actor)
     return Change(fresh, "cancelled")
@@ -482,6 +607,7 @@ def claim_reminder(call: Call, moment: datetime) -> bool:
 def save_hours(weekly: dict[int, Iterable[tuple[int, int]]]) -> None:
     """Replace the weekly hours (validated by the form)."""
     with write_transaction():
+        _changed_calendar()
         db.session.execute(StudioHours.__table__.delete())
         for weekday, ranges in weekly.items():
             for start, end in ranges:
@@ -490,6 +616,7 @@ def save_hours(weekly: dict[int, Iterable[tuple[int, int]]]) -> None:
 
 def add_exception(day: date, start: int | None, end: int | None) -> StudioDay:
     with write_transaction():
+        _changed_calendar()
         row = StudioDay(day=day, start_minute=start, end_minute=end)
         db.session.add(row)
     return row
@@ -497,11 +624,11 @@ def add_exception(day: date, start: int | None, end: int | None) -> StudioDay:
 
 def remove_exception(exception_id: int) -> bool:
     with write_transaction():
-        return bool(
-            db.session.execute(
-                StudioDay.__table__.delete().where(StudioDay.id == exception_id)
-            ).rowcount
-        )
+        _changed_calendar()
+        removed = db.session.execute(
+            StudioDay.__table__.delete().where(StudioDay.id == exception_id)
+        ).rowcount
+    return bool(removed)
 
 
 def save_limits(**values: int) -> CallSettings:
@@ -523,4 +650,9 @@ def rotate_feed_secret() -> str:
 
 
 def feed_secret_matches(secret: str) -> bool:
-    return bool(secret) and secrets.compare_digest(settings().feed_secret, secret[:64])
+    # compare_digest refuses text that is not ASCII (TypeError): such a secret is no match.
+    return (
+        bool(secret)
+        and secret.isascii()
+        and secrets.compare_digest(settings().feed_secret, secret[:64])
+    )
