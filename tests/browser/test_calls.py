@@ -25,6 +25,7 @@ from tests.support.browser import (
     page_factory,
     serve_shop,
 )
+from tests.support.browser_accounts import ADMIN_EMAIL, create_admin, sign_in
 from tests.support.database import TEST_SECRET
 from tests.support.orders import add_order
 
@@ -36,10 +37,12 @@ SHOP: dict[str, Path | str] = {}
 
 @pytest.fixture(scope="module")
 def calls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The shop under gunicorn on a database of its own, which ``paid_order`` fills."""
+    """The shop under gunicorn on a database of its own (with an administrator), which the
+    tests fill with orders."""
 
     def remember(instance: Path, url: str) -> None:
         SHOP.update(instance=instance, url=url)
+        create_admin(instance, url)
 
     yield from serve_shop(tmp_path_factory.mktemp("calls-instance"), "_calls", prepare=remember)
 
@@ -68,11 +71,14 @@ def order_link(app: Flask, status: str = "paid") -> str:
         return f"/orders/{reference}/call?key={access_key(reference)}"
 
 
-def check(page: Page, javascript: bool) -> None:
+def check(page: Page, javascript: bool, status: int | None = None) -> None:
+    """No overflow, no axe violations, no console errors (but Chromium's line noting the
+    page's own 4xx ``status``)."""
     assert_no_overflow(page)
     if javascript:
         assert_no_axe_violations(page)
-        assert console_errors(page) == []
+        noted = f"status of {status}"
+        assert [line for line in console_errors(page) if not (status and noted in line)] == []
     else:
         assert_no_axe_violations_without_javascript(page)
 
@@ -160,7 +166,57 @@ def test_a_time_taken_in_another_tab_says_so_and_offers_the_rest(pages, calls_se
     expect(alert).to_be_focused()
     values = second.locator('input[name="start"]').evaluate_all("els => els.map(e => e.value)")
     assert values and taken not in values
-    assert_no_overflow(second)
-    assert_no_axe_violations(second)
-    # The page itself came with its status: the one console line is Chromium noting it.
-    assert [line for line in console_errors(second) if "status of 409" not in line] == []
+    check(second, True, status=409)
+
+
+# ---------------------------------------------------------------- the studio's side
+
+
+@pytest.mark.parametrize(
+    ("viewport", "javascript"),
+    [(DESKTOP, True), (MOBILE, True), (DESKTOP, False), (PHONE, False)],
+    ids=["desktop", "phone", "desktop-no-js", "phone-320-no-js"],
+)
+def test_the_studio_sets_its_hours_sees_the_agenda_and_subscribes(
+    pages, calls_server, shop_app, viewport, javascript
+):
+    # A buyer books first, so the agenda has a call.
+    buyer = pages(calls_server)
+    buyer.goto(order_link(shop_app))
+    buyer.locator(".call-slot").first.click()
+    buyer.get_by_role("button", name="Book this time").click()
+    expect(buyer.locator(".flash")).to_contain_text("Your call is booked for")
+    reference = re.search(r"/orders/(EG-[A-Z0-9-]+)/call", buyer.url)[1]
+
+    page = pages(calls_server, viewport, javascript=javascript)
+    sign_in(page, ADMIN_EMAIL)
+    page.goto("/admin")
+    page.get_by_role("link", name="Calls").first.click()
+    expect(page.get_by_role("heading", name="Scoping calls", level=1)).to_be_visible()
+    call = page.locator(".admin-call").filter(has_text=reference)
+    expect(call).to_contain_text("Sessions in Redis")  # the buyer's context
+    check(page, javascript)
+
+    # The feed, read as a calendar app reads it.
+    feed = page.get_by_label("The feed's address").input_value()
+    answer = page.request.get(feed)
+    assert answer.status == 200 and answer.headers["content-type"].startswith("text/calendar")
+    assert reference in answer.text()
+    page.get_by_role("button", name="Rotate the feed address").click()
+    expect(page.locator(".flash")).to_be_visible()
+    assert page.request.get(feed).status == 404
+    assert page.get_by_label("The feed's address").input_value() != feed
+
+    # The hours: a mistake is kept and pointed at, then corrected.
+    page.get_by_role("link", name="Hours, days off and limits").click()
+    monday = page.get_by_label("Monday")
+    monday.fill("09:00-12:00, 11:00-17:00")
+    page.get_by_role("button", name="Save the weekly hours").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_label("Monday")).to_have_value("09:00-12:00, 11:00-17:00")
+    check(page, javascript, status=422)
+    page.get_by_label("Monday").fill("09:00-12:00, 14:00-17:00")
+    page.get_by_role("button", name="Save the weekly hours").click()
+    expect(page.locator(".flash")).to_contain_text("The weekly hours are saved.")
+    expect(page.get_by_label("Monday")).to_have_value("09:00-12:00, 14:00-17:00")
+    check(page, javascript, status=422)  # the refused form's answer is still in the log
