@@ -18,7 +18,7 @@ from shop.orders.models import Order
 from shop.orders.services import access_key
 from tests.support.forms import csrf_token
 from tests.support.mailbox import outbox
-from tests.support.orders import add_order
+from tests.support.orders import add_order, move
 from tests.support.shopper import HX
 
 # Monday 1 March 2027, 08:00 in Berlin (CET, UTC+1): 24 h of notice puts the first free
@@ -393,3 +393,17 @@ def test_reminders_go_once_a_day_before(app, client, runner, paid):
     )
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Call)) == 1
+
+
+def test_an_order_the_studio_cancels_keeps_no_call(app, client, paid, admin):
+    reference, key = paid
+    book(client, reference, key)
+    answer = move(admin, reference, "cancelled")
+    assert answer.status_code == 303
+    assert state(app, reference) == ("cancelled", [("cancelled", FIRST, 1)])
+    cancellations = [cal for _, cal in invitations(app) if cal["METHOD"] == "CANCEL"]
+    assert len(cancellations) == 2  # the buyer's calendar and the studio's
+    agenda = admin.get("/admin/calls").get_data(as_text=True)  # the flash names the order
+    assert "No calls are booked from now on." in agenda
+    other = add_order(app, status="paid")
+    assert FIRST in offered(page(client, other, key_of(app, other)).get_data(as_text=True))

@@ -21,8 +21,8 @@ from shop.calls.models import Call
 from shop.calls.services import CallError, as_utc
 from shop.calls.slots import Refusal, by_day
 from shop.calls.zones import listed_zones
-from shop.orders.models import Order
-from shop.orders.services import access_key, get_order, key_matches
+from shop.orders.models import Order, OrderStatus
+from shop.orders.services import access_key, get_order, key_matches, status_changed
 from shop.orders.views import may_view
 from shop.urls import absolute_url
 from shop.web import ERROR_STATUS, render_page, wants_fragment
@@ -30,6 +30,22 @@ from shop.web import ERROR_STATUS, render_page, wants_fragment
 bp = Blueprint("calls", __name__)
 PAGE = "calls/call.html"
 BLOCKS = ["times", "times_status"]
+
+
+@status_changed.connect
+def _order_cancelled(order: Order, *, to: str, user_id: int | None = None, **_extra) -> None:
+    """An order an administrator cancels keeps no call: it is cancelled too, and the buyer's
+    calendar gets the cancellation."""
+    if to != OrderStatus.CANCELLED:
+        return
+    call = services.booked_call(order)
+    if call is None:
+        return
+    try:
+        change = services.cancel(call, actor="admin", user_id=user_id)
+    except CallError:
+        return  # cancelled meanwhile
+    mails.send_change(change, actor="admin")
 
 
 @bp.record_once

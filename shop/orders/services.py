@@ -14,6 +14,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from blinker import Namespace
 from flask import current_app, url_for
 from sqlalchemy import select, update
 
@@ -35,6 +36,11 @@ from shop.orders.models import (
 from shop.urls import absolute_url
 
 log = logging.getLogger(__name__)
+
+# What the other domains may follow without orders knowing them: ``status_changed`` is sent
+# (with ``before``, ``to`` and ``user_id``) after an administrator's change is committed.
+signals = Namespace()
+status_changed = signals.signal("order-status-changed")
 
 # Crockford's base32 without I, L, O, U: nothing to misread over the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -238,6 +244,7 @@ def change_status(
     log.info("order %s: %s -> %s by administrator %s", order.reference, current, to, user_id)
     if mail_buyer:
         send_status_mail(order)
+    status_changed.send(order, before=current, to=to, user_id=user_id)
     return event
 
 
