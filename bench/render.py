@@ -29,9 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +38,9 @@ sys.path.insert(0, str(ROOT))
 
 from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench import scratch  # noqa: E402
 from bench.bare_app import app as bare_app  # noqa: E402
-from shop import create_app  # noqa: E402
-from shop.catalog.services import load_catalog  # noqa: E402
-from shop.extensions import db  # noqa: E402
 
 HX = {"HX-Request": "true"}
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -71,40 +65,9 @@ SCENARIOS = (
 )
 
 
-@contextmanager
-def scratch_app(folder: Path, pg_url: str | None) -> Iterator[Flask]:
+def scratch_app(folder: Path, pg_url: str | None):
     """The shop on a migrated scratch database holding the catalogue."""
-    schema = None
-    if pg_url:
-        schema = f"bench_render_{uuid.uuid4().hex[:8]}"
-        engine = create_engine(pg_url)
-        with engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        separator = "&" if "?" in pg_url else "?"
-        url = f"{pg_url}{separator}options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{folder / 'shop.sqlite3'}"
-    config = {
-        "INSTANCE_PATH": folder,
-        "DATABASE_URL": url,
-        "SECRET_KEY": "bench",
-        "RATELIMIT_ENABLED": False,
-    }
-    try:
-        app = create_app(config)
-        with app.app_context():
-            upgrade()
-            load_catalog()
-            db.session.remove()
-        yield app
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        if schema:
-            with engine.begin() as connection:
-                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            engine.dispose()
+    return scratch.scratch_app("render", folder, pg_url, catalog=True, RATELIMIT_ENABLED=False)
 
 
 def returning_visitor(app: Flask) -> FlaskClient:

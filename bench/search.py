@@ -28,19 +28,17 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import insert, select, text, update
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shop import create_app  # noqa: E402
+from bench import scratch  # noqa: E402
 from shop.catalog.models import Offer, OfferTag  # noqa: E402
 from shop.extensions import db  # noqa: E402
 from shop.search.query import parse_query  # noqa: E402
@@ -272,36 +270,14 @@ def percentile(values: list[float], share: float) -> float:
 
 @contextmanager
 def scratch_app(backend: str, pg_url: str | None) -> Iterator[Flask]:
-    """An app on an empty, migrated scratch database."""
+    """An app on an empty, migrated scratch database, its app context pushed."""
     with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
-        schema = None
-        if backend == "sqlite":
-            url = f"sqlite:///{folder}/bench.sqlite3"
-        else:
-            assert pg_url
-            schema = f"bench_search_{uuid.uuid4().hex[:8]}"
-            engine = create_engine(pg_url)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
-            separator = "&" if "?" in pg_url else "?"
-            url = f"{pg_url}{separator}options=-csearch_path%3D{schema}"
-        app = create_app(
-            {"TESTING": True, "INSTANCE_PATH": folder, "DATABASE_URL": url, "SECRET_KEY": "bench"}
-        )
-        try:
-            with app.app_context():
-                upgrade(revision="heads")
-                yield app
-        finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-            if schema:
-                engine = create_engine(pg_url)
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                engine.dispose()
+        url = None if backend == "sqlite" else pg_url
+        with (
+            scratch.scratch_app("search", Path(folder), url, TESTING=True) as app,
+            app.app_context(),
+        ):
+            yield app
 
 
 def run(backends: list[str], sizes: list[int], pg_url: str | None, detail: bool) -> None:

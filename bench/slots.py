@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,13 +46,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from flask import Flask
-from flask_migrate import upgrade
-from sqlalchemy import create_engine, delete, insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from shop import create_app  # noqa: E402
+from bench import scratch  # noqa: E402
 from shop.calls import services  # noqa: E402
 from shop.calls.models import Call, CallSettings, CallStatus, StudioHours  # noqa: E402
 from shop.calls.slots import free_slots  # noqa: E402
@@ -92,35 +90,9 @@ def percentile(values: list[float], share: float) -> float:
 def scratch_app(backend: str, pg_url: str | None) -> Iterator[Flask]:
     """An app on an empty, migrated scratch database."""
     with tempfile.TemporaryDirectory(prefix="bench-slots-") as folder:
-        schema = None
-        if backend == "sqlite":
-            url = f"sqlite:///{folder}/bench.sqlite3"
-        else:
-            assert pg_url
-            schema = f"bench_slots_{uuid.uuid4().hex[:8]}"
-            engine = create_engine(pg_url)
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            engine.dispose()
-            separator = "&" if "?" in pg_url else "?"
-            url = f"{pg_url}{separator}options=-csearch_path%3D{schema}"
-        app = create_app(
-            {"TESTING": True, "INSTANCE_PATH": folder, "DATABASE_URL": url, "SECRET_KEY": "bench"}
-        )
-        try:
-            with app.app_context():
-                upgrade(revision="heads")
-                db.session.remove()
+        url = None if backend == "sqlite" else pg_url
+        with scratch.scratch_app("slots", Path(folder), url, TESTING=True) as app:
             yield app
-        finally:
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-            if schema:
-                engine = create_engine(pg_url)
-                with engine.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                engine.dispose()
 
 
 def fill(app: Flask) -> str:

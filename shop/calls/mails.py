@@ -85,19 +85,13 @@ def send_change(change: Change, *, actor: str = "buyer") -> None:
             "studio_zone": zone().key,
             **times(call),
         }
+        calendar = invitation(call, method).decode()
         buyer = mail.compose(
             order.email,
             SUBJECTS[change.kind].format(reference=order.reference),
             "call_buyer",
             **context,
         )
-        buyer.add_attachment(
-            invitation(call, method).decode(),
-            subtype="calendar",
-            filename="scoping-call.ics",
-            params={"method": method},
-        )
-        mail.send_later(buyer)
         studio = mail.compose(
             owner_address(),
             f"Scoping call {change.kind}: order {order.reference}, {order.name}",
@@ -105,13 +99,11 @@ def send_change(change: Change, *, actor: str = "buyer") -> None:
             **context,
         )
         studio["Reply-To"] = order.email
-        studio.add_attachment(
-            invitation(call, method).decode(),
-            subtype="calendar",
-            filename="scoping-call.ics",
-            params={"method": method},
-        )
-        mail.send_later(studio)
+        for message in (buyer, studio):
+            message.add_attachment(
+                calendar, subtype="calendar", filename="scoping-call.ics", params={"method": method}
+            )
+            mail.send_later(message)
     except Exception:  # the change stands whatever happens to its mail
         log.exception("could not queue the call mail of order %s", order.reference)
 

@@ -457,16 +457,11 @@ def move(
     previous = as_utc(call.starts_at)
     try:
         with write_transaction():
-            _lock()
-            fresh = db.session.scalar(
-                select(Call).where(Call.id == call_id).execution_options(populate_existing=True)
+            fresh = _locked_booked(
+                call_id, actor, limits, moment, "This call was cancelled: book a new one."
             )
-            if fresh is None or fresh.status != CallStatus.BOOKED:
-                raise CallError(ErrorKind.CONFLICT, "This call was cancelled: book a new one.")
             if as_utc(fresh.starts_at) != previous:
                 raise CallError(ErrorKind.CONFLICT, "This call was moved meanwhile: look again.")
-            if actor == "buyer" and not may_change(fresh, limits, moment):
-                raise CallError(ErrorKind.CONFLICT, _too_late(limits))
             if start == previous:
                 raise CallError(ErrorKind.INVALID, "The call is at that time already.")
             current = _check_time(order, start, moment, fresh, limits)
@@ -497,14 +492,7 @@ def cancel(call: Call, *, actor: str = "buyer", user_id: int | None = None) -> C
     limits = settings()
     call_id, order = call.id, call.order
     with write_transaction():
-        _lock()
-        fresh = db.session.scalar(
-            select(Call).where(Call.id == call_id).execution_options(populate_existing=True)
-        )
-        if fresh is None or fresh.status != CallStatus.BOOKED:
-            raise CallError(ErrorKind.CONFLICT, "This call is cancelled already.")
-        if actor == "buyer" and not may_change(fresh, limits, moment):
-            raise CallError(ErrorKind.CONFLICT, _too_late(limits))
+        fresh = _locked_booked(call_id, actor, limits, moment, "This call is cancelled already.")
         fresh.status = CallStatus.CANCELLED
         fresh.sequence += 1
         fresh.cancelled_at = moment
@@ -525,6 +513,22 @@ def cancel(call: Call, *, actor: str = "buyer", user_id: int | None = None) -> C
     db.session.refresh(order)
     log.info("order %s: call cancelled by %s", order.reference, actor)
     return Change(fresh, "cancelled")
+
+
+def _locked_booked(
+    call_id: int, actor: str, limits: CallSettings, moment: datetime, cancelled: str
+) -> Call:
+    """Under the booking lock, the call read afresh: refused (``cancelled`` says how) unless
+    it is still booked, and for its buyer unless the cut-off before it is still ahead."""
+    _lock()
+    fresh = db.session.scalar(
+        select(Call).where(Call.id == call_id).execution_options(populate_existing=True)
+    )
+    if fresh is None or fresh.status != CallStatus.BOOKED:
+        raise CallError(ErrorKind.CONFLICT, cancelled)
+    if actor == "buyer" and not may_change(fresh, limits, moment):
+        raise CallError(ErrorKind.CONFLICT, _too_late(limits))
+    return fresh
 
 
 def _too_late(limits: CallSettings) -> str:

@@ -21,6 +21,7 @@ from shop.calls.models import Call
 from shop.calls.services import CallError, as_utc
 from shop.calls.slots import Refusal, by_day
 from shop.calls.zones import listed_zones
+from shop.domain import ErrorKind
 from shop.orders.models import Order, OrderStatus
 from shop.orders.services import access_key, get_order, key_matches, status_changed
 from shop.orders.views import may_view
@@ -184,20 +185,30 @@ def _refused(order: Order, key: str | None, error: CallError, chosen: str | None
     return _page(order, key, status=status, error=error.message, chosen=chosen, moving=moving)
 
 
+def _chosen(order: Order, key: str | None, moving: bool) -> tuple[str | None, Any]:
+    """The time the form chose (as sent) and its instant, or the page refusing the form: a
+    zone that is none (400), no time (422), a time that is none (400)."""
+    chosen = request.form.get("start")
+    start = services.parse_start(chosen)
+    if _zone_refused():
+        return chosen, _page(order, key, status=400, error=ZONE_ERROR, moving=moving)
+    if start is None:
+        if chosen:
+            message, status = services.REFUSALS[Refusal.MALFORMED], 400
+        else:
+            message, status = "Choose one of the times below.", 422
+        return chosen, _page(order, key, status=status, error=message, moving=moving)
+    return chosen, start
+
+
 @bp.post("/orders/<reference>/call")
 def book(reference: str) -> Response:
     """Book the time chosen; a time just taken answers 409 with the fresh free times."""
     order, key = _order_or_404(reference)
     zone, _ = _zone()
-    chosen = request.form.get("start")
-    start = services.parse_start(chosen)
-    if _zone_refused():
-        return _page(order, key, status=400, error=ZONE_ERROR)
-    if start is None:
-        message = (
-            "Choose one of the times below." if not chosen else services.REFUSALS[Refusal.MALFORMED]
-        )
-        return _page(order, key, status=400 if chosen else 422, error=message)
+    chosen, start = _chosen(order, key, moving=False)
+    if not isinstance(start, datetime):
+        return start
     try:
         change = services.book(order, start, zone.key)
     except CallError as error:
@@ -212,24 +223,19 @@ def book(reference: str) -> Response:
 
 @bp.post("/orders/<reference>/call/move")
 def move(reference: str) -> Response:
+    """Move the booked call to the time chosen (its buyer, up to the cut-off)."""
     order, key = _order_or_404(reference)
     zone, _ = _zone()
     call = services.booked_call(order)
-    chosen = request.form.get("start")
-    start = services.parse_start(chosen)
     if call is None:
         return _page(order, key, status=409, error="There is no booked call to move.")
-    if _zone_refused():
-        return _page(order, key, status=400, error=ZONE_ERROR, moving=True)
-    if start is None:
-        message = (
-            "Choose one of the times below." if not chosen else services.REFUSALS[Refusal.MALFORMED]
-        )
-        return _page(order, key, status=400 if chosen else 422, error=message, moving=True)
+    chosen, start = _chosen(order, key, moving=True)
+    if not isinstance(start, datetime):
+        return start
     try:
         change = services.move(call, start, buyer_zone=zone.key)
     except CallError as error:
-        if as_utc(call.starts_at) == start and error.kind == "invalid":
+        if as_utc(call.starts_at) == start and error.kind == ErrorKind.INVALID:
             return _redirect_to_call(order, key, request.values.get("zone"))  # a double click
         return _refused(order, key, error, chosen, moving=True)
     mails.send_change(change)
