@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,9 +148,7 @@ def calls_changed() -> None:
     """Calls written here in SQL, as the shop's services would: a new calls_version, so the
     shop's cached busy times are read again."""
     db.session.execute(
-        update(CallSettings)
-        .where(CallSettings.id == 1)
-        .values(calls_version=CallSettings.calls_version + 1)
+        update(CallSettings).where(CallSettings.id == 1).values(calls_version=uuid.uuid4().hex)
     )
 
 
@@ -164,7 +163,7 @@ def set_studio(app: Flask, hours: list[tuple[int, int, int]], limits: dict[str, 
         db.session.execute(
             update(CallSettings)
             .where(CallSettings.id == 1)
-            .values(**limits, updated_at=datetime.now(UTC))
+            .values(**limits, hours_version=uuid.uuid4().hex, updated_at=datetime.now(UTC))
         )
         db.session.commit()
         db.session.remove()

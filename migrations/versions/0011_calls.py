@@ -71,7 +71,8 @@ def upgrade():
         sa.Column("max_per_day", sa.Integer(), nullable=False),
         sa.Column("cutoff_hours", sa.Integer(), nullable=False),
         sa.Column("feed_secret", sa.String(length=64), nullable=False),
-        sa.Column("calls_version", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("hours_version", sa.String(length=32), server_default="", nullable=False),
+        sa.Column("calls_version", sa.String(length=32), server_default="", nullable=False),
         sa.Column("updated_at", STAMP, nullable=False),
         sa.CheckConstraint("id = 1", name=op.f("ck_call_settings_one_row")),
         sa.CheckConstraint(
@@ -145,6 +146,8 @@ def upgrade():
                 "max_per_day": 4,
                 "cutoff_hours": 24,
                 "feed_secret": secrets.token_urlsafe(32),
+                "hours_version": secrets.token_hex(16),
+                "calls_version": secrets.token_hex(16),
                 "updated_at": datetime.now(UTC),
             }
         ],

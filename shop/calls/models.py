@@ -89,9 +89,13 @@ class CallSettings(db.Model):
     # A buyer moves or cancels a call up to this many hours before it.
     cutoff_hours: Mapped[int] = mapped_column(Integer, default=24)
     feed_secret: Mapped[str] = mapped_column(String(64))
-    # Raised by every booking, move and cancellation, in its transaction: the busy times a
-    # process read for one version are the busy times of that version.
-    calls_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Random tokens, new with every change in the same transaction: of the weekly hours or
+    # the dated exceptions (hours_version), of a booking, move or cancellation
+    # (calls_version). What a process read for one token is what the database held with it;
+    # tokens, unlike counters, never come back for another state (a database recreated or
+    # restored from another history).
+    hours_version: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    calls_version: Mapped[str] = mapped_column(String(32), default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

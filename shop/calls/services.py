@@ -104,13 +104,14 @@ def exceptions(since: date | None = None) -> list[StudioDay]:
 
 
 # The studio's hours and dated exceptions as last read, per database, version of the limits
-# row (every change to hours or exceptions raises its updated_at in the same transaction)
+# row's hours_version (a new token with every change to hours or exceptions, in its
+# transaction)
 # and day: a listing then reads one row instead of three tables.
-_CALENDARS: dict[tuple[str, datetime, date], tuple[dict, frozenset, dict]] = {}
+_CALENDARS: dict[tuple[str, str, date], tuple[dict, frozenset, dict]] = {}
 
 
 def _calendar(limits: CallSettings, today: date) -> tuple[dict, frozenset, dict]:
-    key = (str(db.engine.url), as_utc(limits.updated_at), today)
+    key = (str(db.engine.url), limits.hours_version, today)
     found = _CALENDARS.get(key)
     if found is None:
         days_off: set[date] = set()
@@ -132,9 +133,13 @@ def _calendar(limits: CallSettings, today: date) -> tuple[dict, frozenset, dict]
 
 
 def _changed_calendar() -> None:
-    """Raise the limits row's version inside the current write transaction (the hours or
-    the exceptions changed)."""
-    db.session.execute(update(CallSettings).where(CallSettings.id == 1).values(updated_at=now()))
+    """A new hours_version in the current write transaction (the hours or the exceptions
+    changed): every process reads them again."""
+    db.session.execute(
+        update(CallSettings)
+        .where(CallSettings.id == 1)
+        .values(hours_version=secrets.token_hex(16), updated_at=now())
+    )
 
 
 def rules(limits: CallSettings | None = None, moment: datetime | None = None) -> Rules:
@@ -251,11 +256,11 @@ def _from_text(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp + "+00:00")
 
 
-# The booked calls as last read, per database, zone and calls_version (raised in the
+# The booked calls as last read, per database, zone and calls_version (a new token in the
 # transaction of every booking, move and cancellation): listing the free times then reads
 # the limits row and not every call. Bookings never use it: they read the calls afresh
 # under the booking lock.
-_BUSY: dict[tuple[str, str, int], tuple[datetime, list[tuple[int, Busy]], BusyTimes]] = {}
+_BUSY: dict[tuple[str, str, str], tuple[datetime, list[tuple[int, Busy]], BusyTimes]] = {}
 
 
 def _booked(limits: CallSettings, moment: datetime, studio: ZoneInfo):
@@ -324,12 +329,12 @@ class Change:
 
 
 def _calls_changed() -> None:
-    """Raise calls_version in the current write transaction (a call was booked, moved or
+    """A new calls_version in the current write transaction (a call was booked, moved or
     cancelled): every process's cached busy times are then read again."""
     db.session.execute(
         update(CallSettings)
         .where(CallSettings.id == 1)
-        .values(calls_version=CallSettings.calls_version + 1)
+        .values(calls_version=secrets.token_hex(16))
         .execution_options(synchronize_session=False)
     )
 
