@@ -221,6 +221,7 @@ def register_extensions(app: Flask) -> None:
     import shop.calls.models  # noqa: F401
     import shop.catalog.models  # noqa: F401
     import shop.checkout.models  # noqa: F401
+    import shop.funnel  # noqa: F401
     import shop.orders.models  # noqa: F401
     import shop.payments.models  # noqa: F401
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 
+from shop import funnel
 from shop.bag.models import MAX_QUANTITY, BagLine, UsedFormToken, WishlistItem
 from shop.catalog.models import Offer
 from shop.catalog.services import get_offer
@@ -138,6 +139,7 @@ def _add(owner: Owner, offer: Offer, quantity: int) -> Added:
         "p_moment": now(),
     }
     now_quantity = _core(built_once(_build_add), values).scalar_one()
+    funnel.mark(owner, funnel.BAG)
     # The statement above is what keeps the quantity right under concurrency; the
     # previous quantity only words the message (exact on SQLite, whose write lock is held).
     clamped = (previous or 0) + quantity > MAX_QUANTITY
@@ -315,6 +317,7 @@ def merge(visitor: Owner, customer: Owner) -> Merged:
                 )
             )
         clamped = sum(1 for row in moved if held.get(row.offer_id, 0) + row.quantity > MAX_QUANTITY)
+        funnel.carry(visitor, customer)
 
         wished = db.session.scalars(
             delete(WishlistItem)

@@ -19,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from shop import funnel
 from shop.bag import services as bag_services
 from shop.bag.models import BagLine
 from shop.checkout.forms import BLOCKS, DRAFT_FIELDS, LIMITS, MULTI
@@ -81,6 +82,7 @@ def save_draft_field(owner: Owner, field: str, value: str | list[str]) -> None:
     stored = _draft_value(field, value)
     with write_transaction():
         _upsert_draft(owner, field, stored)
+        funnel.mark(owner, funnel.CHECKOUT)
 
 
 def save_draft(owner: Owner, values: dict[str, str | list[str]]) -> None:
@@ -90,6 +92,7 @@ def save_draft(owner: Owner, values: dict[str, str | list[str]]) -> None:
     with write_transaction():
         for field, text in stored.items():
             _upsert_draft(owner, field, text)
+        funnel.mark(owner, funnel.CHECKOUT)
 
 
 def purge_anonymous_drafts(grace: timedelta = timedelta(hours=1)) -> int:
@@ -286,6 +289,7 @@ def place_order(
             if len(currencies) != 1:
                 raise CheckoutError(ErrorKind.CONFLICT, "Order offers of one currency at a time.")
             moment = now()
+            funnel.mark(owner, funnel.CHECKOUT)  # a form sent without a draft saved first
             order = Order(
                 reference=orders.new_reference(),
                 checkout_token=token,

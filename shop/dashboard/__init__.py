@@ -1,0 +1,1 @@
+"""The owner's dashboard: what sells, where buyers drop out, what waits (shop/dashboard/)."""
