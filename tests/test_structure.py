@@ -94,3 +94,14 @@ def test_search_has_one_class_per_engine():
         "Fts5Engine",
         "PostgresEngine",
     }
+
+
+def test_the_dashboard_reads_every_domain_and_none_reads_it():
+    """shop/dashboard sits on top: it may read any domain's tables, no domain imports it;
+    shop/funnel.py, which bag and checkout write to, knows no domain."""
+    for path in sorted(SHOP.rglob("*.py")):
+        if path.parent.name == "dashboard" or path == SHOP / "__init__.py":
+            continue
+        assert not {name for name in imports(path) if name.startswith("shop.dashboard")}, path
+    shop_names = {name for name in imports(SHOP / "funnel.py") if name.startswith("shop")}
+    assert shop_names <= {"shop.clock", "shop.db", "shop.domain", "shop.extensions"}

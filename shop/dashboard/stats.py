@@ -228,8 +228,8 @@ def _offers(starts: datetime, ends: datetime) -> list[OfferFigures]:
         )
         .group_by(OrderLine.slug)
     ).all()
-    bought = exists().where(
-        OrderLine.offer_id == WishlistItem.offer_id,
+    bought = exists().where(  # by slug: an order line keeps it when its offer is gone
+        OrderLine.slug == Offer.slug,
         Order.id == OrderLine.order_id,
         Order.owner_type == WishlistItem.owner_type,
         Order.owner_id == WishlistItem.owner_id,
