@@ -32,6 +32,7 @@ from shop.clock import now
 from shop.db import begin_write
 from shop.domain import OwnerKind
 from shop.extensions import db
+from shop.funnel import FunnelStep
 from shop.orders.models import Invoice, Order, OrderEvent
 from shop.sessions import SessionRecord
 
@@ -174,12 +175,14 @@ def _owned_by_account(model, subject: Subject):
 
 
 def _delete_bag(subject: Subject) -> Outcome:
-    """The account's bag lines."""
+    """The account's bag lines, and the funnel's record of the steps it reached (an account
+    id may be given out again)."""
     removed = 0
     if subject.user_id is not None:
         removed = db.session.execute(
             delete(BagLine).where(*_owned_by_account(BagLine, subject))
         ).rowcount
+        db.session.execute(delete(FunnelStep).where(*_owned_by_account(FunnelStep, subject)))
     return Outcome("delete", removed, counted(removed, "bag line"))
 
 
