@@ -235,6 +235,7 @@ def register_blueprints(app: Flask) -> None:
     from shop.calls.views import bp as calls_bp
     from shop.catalog.views import bp as catalog_bp
     from shop.checkout.views import bp as checkout_bp
+    from shop.dashboard.views import bp as dashboard_bp
     from shop.orders.admin import bp as orders_admin_bp
     from shop.orders.views import bp as orders_bp
     from shop.pages.views import bp as pages_bp
@@ -249,6 +250,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(calls_bp)
     app.register_blueprint(calls_admin_bp)
     app.register_blueprint(orders_admin_bp)
+    app.register_blueprint(dashboard_bp)
     app.register_blueprint(payments_bp)
     app.register_blueprint(search_bp)
     app.register_blueprint(pages_bp)
