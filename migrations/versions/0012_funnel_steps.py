@@ -26,6 +26,7 @@ def upgrade():
         sa.Column("step", sa.String(length=10), nullable=False),
         sa.Column("reached_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("owner_type", "owner_id", "step", name=op.f("pk_funnel_steps")),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_funnel_steps_step_reached_at", "funnel_steps", ["step", "reached_at"], unique=False
