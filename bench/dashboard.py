@@ -42,7 +42,6 @@ import re
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,18 +105,9 @@ class Result:
     spent: list[float]  # ms per run
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-@contextmanager
-def scratch_app(backend: str, pg_url: str | None) -> Iterator[Flask]:
+def scratch_app(backend: str, pg_url: str | None):
     """An app on a migrated scratch database holding the catalogue."""
-    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
-        url = None if backend == "sqlite" else pg_url
-        with scratch.scratch_app("dashboard", Path(folder), url, catalog=True, TESTING=True) as app:
-            yield app
+    return scratch.backend_app("dashboard", backend, pg_url, catalog=True, TESTING=True)
 
 
 def bulk(table, rows: list[dict]) -> None:
@@ -438,7 +428,7 @@ def run(backends: list[str], pg_url: str | None, runs: int, show: bool, plans: b
     print("|---|---|---:|---:|---:|---|")
     met = True
     for result in results:
-        ok = percentile(result.spent, 0.95) < GOAL_MS
+        ok = scratch.percentile(result.spent, 0.95) < GOAL_MS
         met = met and ok
         print(
             f"| {result.backend} | {result.what} | {result.weeks} | {result.statements} | "
@@ -452,7 +442,7 @@ def run(backends: list[str], pg_url: str | None, runs: int, show: bool, plans: b
 
 
 def spread(values: list[float]) -> str:
-    numbers = (statistics.median(values), percentile(values, 0.95), max(values))
+    numbers = (statistics.median(values), scratch.percentile(values, 0.95), max(values))
     return " / ".join(f"{number:.1f}" for number in numbers)
 
 

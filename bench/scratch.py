@@ -3,6 +3,7 @@ its own in a PostgreSQL database (created, migrated, dropped afterwards), and th
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,3 +60,19 @@ def scratch_app(
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()
+
+
+@contextmanager
+def backend_app(name: str, backend: str, pg_url: str | None, **options: Any) -> Iterator[Flask]:
+    """``scratch_app`` in a temporary folder of its own: on SQLite when ``backend`` is
+    "sqlite", else on ``pg_url``'s PostgreSQL."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as folder:
+        url = None if backend == "sqlite" else pg_url
+        with scratch_app(name, Path(folder), url, **options) as app:
+            yield app
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value at ``share`` (0.95: the p95) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]

@@ -26,7 +26,6 @@ import argparse
 import os
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -263,21 +262,11 @@ def timings(run: Callable[[str], object]) -> dict[str, list[float]]:
     return found
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 @contextmanager
 def scratch_app(backend: str, pg_url: str | None) -> Iterator[Flask]:
     """An app on an empty, migrated scratch database, its app context pushed."""
-    with tempfile.TemporaryDirectory(prefix="bench-search-") as folder:
-        url = None if backend == "sqlite" else pg_url
-        with (
-            scratch.scratch_app("search", Path(folder), url, TESTING=True) as app,
-            app.app_context(),
-        ):
-            yield app
+    with scratch.backend_app("search", backend, pg_url, TESTING=True) as app, app.app_context():
+        yield app
 
 
 def run(backends: list[str], sizes: list[int], pg_url: str | None, detail: bool) -> None:
@@ -296,8 +285,8 @@ def run(backends: list[str], sizes: list[int], pg_url: str | None, detail: bool)
                 matches = {q: search(q, limit=0).total for qs in QUERIES.values() for q in qs}
             every = [v for vs in ranked.values() for v in vs]
             naive = [v for vs in scanned.values() for v in vs]
-            s50, s95 = percentile(every, 0.5), percentile(every, 0.95)
-            l50, l95 = percentile(naive, 0.5), percentile(naive, 0.95)
+            s50, s95 = scratch.percentile(every, 0.5), scratch.percentile(every, 0.95)
+            l50, l95 = scratch.percentile(naive, 0.5), scratch.percentile(naive, 0.95)
             rows.append(
                 f"| {backend:<10} | {size:>7,} | {seconds:>6.1f} | {s50:>7.2f} ms | "
                 f"{s95:>7.2f} ms | {l50:>5.1f} ms | {l95:>5.1f} ms | {l95 / s95:>11.1f}x |"
@@ -306,9 +295,10 @@ def run(backends: list[str], sizes: list[int], pg_url: str | None, detail: bool)
                 mine, theirs = ranked[kind], scanned[kind]
                 details.append(
                     f"  {backend} {size:>7,} {kind:<9}  search p50 "
-                    f"{percentile(mine, 0.5):7.2f} p95 {percentile(mine, 0.95):7.2f}"
-                    f"  LIKE p50 {percentile(theirs, 0.5):7.1f}"
-                    f" p95 {percentile(theirs, 0.95):7.1f} ms"
+                    f"{scratch.percentile(mine, 0.5):7.2f} "
+                    f"p95 {scratch.percentile(mine, 0.95):7.2f}"
+                    f"  LIKE p50 {scratch.percentile(theirs, 0.5):7.1f}"
+                    f" p95 {scratch.percentile(theirs, 0.95):7.1f} ms"
                 )
             details.append(
                 f"  {backend} {size:>7,} matches: "

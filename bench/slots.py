@@ -37,11 +37,9 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -82,18 +80,9 @@ class Result:
     pure: list[float]  # ms per free_slots
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
-@contextmanager
-def scratch_app(backend: str, pg_url: str | None) -> Iterator[Flask]:
-    """An app on an empty, migrated scratch database."""
-    with tempfile.TemporaryDirectory(prefix="bench-slots-") as folder:
-        url = None if backend == "sqlite" else pg_url
-        with scratch.scratch_app("slots", Path(folder), url, TESTING=True) as app:
-            yield app
+def scratch_app(backend: str, pg_url: str | None):
+    """An app on a migrated scratch database."""
+    return scratch.backend_app("slots", backend, pg_url, TESTING=True)
 
 
 def fill(app: Flask) -> str:
@@ -275,7 +264,7 @@ def run(backends: list[str], pg_url: str | None, runs: int) -> bool:
     print("|---|---|---:|---:|---:|---:|---:|---|")
     met = True
     for result in results:
-        ok = percentile(result.service, 0.95) < GOAL_MS
+        ok = scratch.percentile(result.service, 0.95) < GOAL_MS
         met = met and ok
         print(
             f"| {result.backend} | {result.studio} | {result.busy} | {result.free:,} | "
@@ -291,7 +280,7 @@ def run(backends: list[str], pg_url: str | None, runs: int) -> bool:
 
 def spread(values: list[float], parts: int = 3) -> str:
     """p50 / p95 / max (or the first ``parts`` of them) in ms."""
-    numbers = (statistics.median(values), percentile(values, 0.95), max(values))
+    numbers = (statistics.median(values), scratch.percentile(values, 0.95), max(values))
     return " / ".join(f"{number:.2f}" for number in numbers[:parts])
 
 
