@@ -4,8 +4,9 @@ Fills scratch databases through the real migrations and the catalogue with a yea
 traffic, inserted in bulk (Core ``insert`` with lists of rows, 5,000 a batch):
 
 * 50,000 visits (``sessions`` rows, created over the last 365 days) that each put
-  something in the bag (a ``funnel_steps`` row ``bag`` per visit, minutes after it began);
-* 15,000 of them started the checkout (``checkout`` rows): the 5,000 buyers and 10,000 more;
+  something in the bag (a ``funnel`` row per visit, ``bag_at`` minutes after it began);
+* 15,000 of them started the checkout (``checkout_at`` set): the 5,000 buyers and 10,000
+  more;
 * 5,000 orders over the year, one per buyer's visit (so the funnel joins), with 1–3 lines
   of the catalogue's offers; mostly paid, call scheduled or completed, some submitted,
   invoiced, cancelled, expired or waiting for payment; ``paid_at`` set for the paid ones;
@@ -64,7 +65,7 @@ from shop.catalog.models import Offer  # noqa: E402
 from shop.clock import now  # noqa: E402
 from shop.dashboard.stats import PERIODS, dashboard  # noqa: E402
 from shop.extensions import db  # noqa: E402
-from shop.funnel import BAG, CHECKOUT, FunnelStep  # noqa: E402
+from shop.funnel import FunnelOwner  # noqa: E402
 from shop.orders.models import Order, OrderLine, OrderStatus  # noqa: E402
 from shop.sessions import SessionRecord  # noqa: E402
 from tests.support.orders import order_values  # noqa: E402
@@ -140,23 +141,22 @@ def fill(app: Flask) -> dict[str, int]:
                 for key, begun, _ in visits
             ],
         )
-        bulk(
-            FunnelStep,
-            [
-                {"owner_type": "session", "owner_id": key, "step": BAG, "reached_at": bagged}
-                for key, _, bagged in visits
-            ],
-        )
         # The checkouts (the first ORDERS of them are the buyers), and the orders.
         checkouts = rng.sample(visits, CHECKOUTS)
         started = [
             (key, bagged + timedelta(minutes=rng.uniform(1, 20))) for key, _, bagged in checkouts
         ]
+        checked_out = dict(started)
         bulk(
-            FunnelStep,
+            FunnelOwner,
             [
-                {"owner_type": "session", "owner_id": key, "step": CHECKOUT, "reached_at": at}
-                for key, at in started
+                {
+                    "owner_type": "session",
+                    "owner_id": key,
+                    "bag_at": bagged,
+                    "checkout_at": checked_out.get(key),
+                }
+                for key, _, bagged in visits
             ],
         )
         statuses = [status for status, _ in STATUS_SHARES]
@@ -262,7 +262,7 @@ def fill(app: Flask) -> dict[str, int]:
         db.session.remove()
     return {
         "sessions": len(visits),
-        "funnel_steps": len(visits) + len(started),
+        "funnel rows": len(visits),
         "orders": len(orders),
         "order_lines": sum(len(lines) for lines in lines_of.values()),
         "calls": len(calls),

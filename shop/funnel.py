@@ -1,12 +1,15 @@
-"""The steps a buyer reaches on the way to an order, each kept once per owner with the time
-it was first reached: the dashboard's funnel counts them (shop/dashboard/stats.py).
+"""The first two steps a buyer reaches on the way to an order, kept once per owner with the
+time each was first reached: the dashboard's funnel counts them (shop/dashboard/stats.py).
 
 A bag line, a checkout draft and a visit's session are deleted once an order is placed or
 the visit ends, so the funnel cannot be counted from them afterwards; these rows stay. They
 hold no personal data beyond the owner's key (a session key's hash, or a customer's id) and
-a time. The later steps (an order placed, paid, its call booked) are the orders' and calls'
-own rows. Bag and checkout mark their steps inside their own write transactions; at sign-in
-the visit's steps move to the customer (``carry``), as its bag does.
+two times. The later steps (an order placed, paid, its call booked) are the orders' and
+calls' own rows. Bag and checkout mark their steps inside their own write transactions; at
+sign-in the visit's row moves to the customer (``carry``), as its bag does.
+
+One row per owner, a column per step: the dashboard counts a period's owners and how many
+of them went on with one range scan of one index.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Index, String, bindparam, case, delete
+from sqlalchemy import DateTime, Index, String, bindparam, case, delete, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shop.clock import now
@@ -26,39 +29,61 @@ BAG = "bag"  # put something in the bag
 CHECKOUT = "checkout"  # started the checkout: a draft saved, or an order placed
 
 
-class FunnelStep(db.Model):
-    """An owner reached ``step`` first at ``reached_at``."""
+class FunnelOwner(db.Model):
+    """When an owner first put something in the bag, and first started the checkout."""
 
-    __tablename__ = "funnel_steps"
+    __tablename__ = "funnel"
     __table_args__ = (
-        Index("ix_funnel_steps_step_reached_at", "step", "reached_at"),
-        # On SQLite the rows live in their primary key's order (no rowid): a lookup by
-        # owner and step finds the time in the key's own page, and the index above holds
-        # the owner too, so the dashboard's counts never visit the table (bench/dashboard.py).
+        Index("ix_funnel_bag_at_checkout_at", "bag_at", "checkout_at"),
+        # On SQLite the rows live in their key's order (no rowid), and the index above
+        # holds the key too: the dashboard's counts and lookups never visit the table.
         {"sqlite_with_rowid": False},
     )
 
     owner_type: Mapped[str] = mapped_column(String(10), primary_key=True)
     owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    step: Mapped[str] = mapped_column(String(10), primary_key=True)
-    reached_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    bag_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checkout_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-def _build_mark() -> Any:
-    insert = upsert_insert(FunnelStep).values(
+def _build_mark(column: str) -> Any:
+    table = FunnelOwner.__table__
+    insert = upsert_insert(FunnelOwner).values(
         owner_type=bindparam("p_kind"),
         owner_id=bindparam("p_owner"),
-        step=bindparam("p_step"),
-        reached_at=bindparam("p_moment", type_=FunnelStep.__table__.c.reached_at.type),
+        **{column: bindparam("p_moment", type_=table.c[column].type)},
     )
-    return insert.on_conflict_do_nothing(index_elements=["owner_type", "owner_id", "step"])
+    return insert.on_conflict_do_update(
+        index_elements=["owner_type", "owner_id"],
+        set_={column: func.coalesce(table.c[column], insert.excluded[column])},
+    )
+
+
+def _build_bag() -> Any:
+    return _build_mark("bag_at")
+
+
+def _build_checkout() -> Any:
+    return _build_mark("checkout_at")
+
+
+_BUILDERS = {BAG: _build_bag, CHECKOUT: _build_checkout}
 
 
 def mark(owner: Owner, step: str) -> None:
     """In the caller's write transaction: ``owner`` reached ``step`` (the first time stays)."""
     db.session.connection().execute(
-        built_once(_build_mark),
-        {"p_kind": owner.kind, "p_owner": owner.id, "p_step": step, "p_moment": now()},
+        built_once(_BUILDERS[step]), {"p_kind": owner.kind, "p_owner": owner.id, "p_moment": now()}
+    )
+
+
+def _earlier(existing, arriving):
+    """The earlier of two times, either of which may be missing."""
+    return case(
+        (existing.is_(None), arriving),
+        (arriving.is_(None), existing),
+        (arriving < existing, arriving),
+        else_=existing,
     )
 
 
@@ -66,20 +91,25 @@ def carry(visitor: Owner, customer: Owner) -> None:
     """In the caller's write transaction: the visit's steps become the customer's (the
     earlier time of each step stays), so one buyer is counted once."""
     moved = db.session.execute(
-        delete(FunnelStep)
-        .where(FunnelStep.owner_type == visitor.kind, FunnelStep.owner_id == visitor.id)
-        .returning(FunnelStep.step, FunnelStep.reached_at)
-    ).all()
-    for step, reached_at in moved:
-        insert = upsert_insert(FunnelStep).values(
-            owner_type=customer.kind, owner_id=customer.id, step=step, reached_at=reached_at
+        delete(FunnelOwner)
+        .where(FunnelOwner.owner_type == visitor.kind, FunnelOwner.owner_id == visitor.id)
+        .returning(FunnelOwner.bag_at, FunnelOwner.checkout_at)
+    ).first()
+    if moved is None:
+        return
+    table = FunnelOwner.__table__
+    insert = upsert_insert(FunnelOwner).values(
+        owner_type=customer.kind,
+        owner_id=customer.id,
+        bag_at=moved.bag_at,
+        checkout_at=moved.checkout_at,
+    )
+    db.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["owner_type", "owner_id"],
+            set_={
+                "bag_at": _earlier(table.c.bag_at, insert.excluded.bag_at),
+                "checkout_at": _earlier(table.c.checkout_at, insert.excluded.checkout_at),
+            },
         )
-        earlier = case(
-            (insert.excluded.reached_at < FunnelStep.reached_at, insert.excluded.reached_at),
-            else_=FunnelStep.reached_at,
-        )
-        db.session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["owner_type", "owner_id", "step"], set_={"reached_at": earlier}
-            )
-        )
+    )

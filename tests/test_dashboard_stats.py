@@ -16,7 +16,7 @@ from shop.calls.models import Call, CallStatus
 from shop.catalog.models import Offer
 from shop.dashboard.stats import change, dashboard, week_starts
 from shop.extensions import db
-from shop.funnel import FunnelStep
+from shop.funnel import FunnelOwner
 from shop.orders.models import Order
 from tests.support.accounts import new_customer, sign_in
 from tests.support.checkout import send_field
@@ -90,9 +90,9 @@ def test_the_periods_are_4_12_and_52_weeks(app):
         dashboard(5, moment=MOMENT)
 
 
-def steps(app, rows):
+def funnel_rows(app, rows):
     with app.app_context():
-        db.session.execute(insert(FunnelStep), rows)
+        db.session.execute(insert(FunnelOwner), rows)
         db.session.commit()
 
 
@@ -102,19 +102,11 @@ def test_the_funnel_follows_the_owners_who_reached_the_bag_in_the_period(app):
     rows = []
     for name, owner_id in owners.items():
         first = before if name == "earlier" else inside
+        went_on = None if name == "looked" else first + timedelta(minutes=5)
         rows.append(
-            {"owner_type": "session", "owner_id": owner_id, "step": "bag", "reached_at": first}
+            {"owner_type": "session", "owner_id": owner_id, "bag_at": first, "checkout_at": went_on}
         )
-        if name != "looked":
-            rows.append(
-                {
-                    "owner_type": "session",
-                    "owner_id": owner_id,
-                    "step": "checkout",
-                    "reached_at": first + timedelta(minutes=5),
-                }
-            )
-    steps(app, rows)
+    funnel_rows(app, rows)
     paid = add_order(
         app,
         status="call_scheduled",
@@ -227,24 +219,31 @@ def test_what_waits_for_the_owner(app):
 # ---------------------------------------------------------------- the steps as marked
 
 
-def marked(app) -> set[tuple[str, str, str]]:
+def marked(app) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """Each owner's funnel row: whether it reached the bag, the checkout."""
     with app.app_context():
-        rows = db.session.execute(
-            select(FunnelStep.owner_type, FunnelStep.owner_id, FunnelStep.step)
-        ).all()
+        rows = db.session.execute(select(FunnelOwner)).scalars().all()
+        found = {
+            (row.owner_type, row.owner_id): (row.bag_at is not None, row.checkout_at is not None)
+            for row in rows
+        }
         db.session.rollback()
-    return {tuple(row) for row in rows}
+    return found
 
 
 def test_buying_marks_the_steps_once_and_sign_in_moves_them(app, client):
     shopper = Shopper(client)
     shopper.add("r2-bucket-hat")
+    with app.app_context():
+        first = db.session.scalar(select(FunnelOwner.bag_at))
     shopper.add("durable-object-denim")
-    (visit,) = {owner for kind, owner, step in marked(app) if step == "bag"}
-    assert marked(app) == {("session", visit, "bag")}
+    ((kind, visit),) = marked(app)
+    assert kind == "session" and marked(app) == {("session", visit): (True, False)}
+    with app.app_context():
+        assert db.session.scalar(select(FunnelOwner.bag_at)) == first  # the first time stays
     assert send_field(client, "name", "Ada").status_code == 204
-    assert marked(app) == {("session", visit, "bag"), ("session", visit, "checkout")}
+    assert marked(app) == {("session", visit): (True, True)}
     address = new_customer(app)
     sign_in(client, address)
-    customers = {(kind, step) for kind, owner, step in marked(app)}
-    assert customers == {("user", "bag"), ("user", "checkout")}  # moved, not copied
+    ((kind, _),) = marked(app)  # moved, not copied
+    assert kind == "user" and list(marked(app).values()) == [(True, True)]

@@ -32,7 +32,7 @@ from shop.clock import now
 from shop.db import begin_write
 from shop.domain import OwnerKind
 from shop.extensions import db
-from shop.funnel import FunnelStep
+from shop.funnel import FunnelOwner
 from shop.orders.models import Invoice, Order, OrderEvent
 from shop.sessions import SessionRecord
 
@@ -182,7 +182,7 @@ def _delete_bag(subject: Subject) -> Outcome:
         removed = db.session.execute(
             delete(BagLine).where(*_owned_by_account(BagLine, subject))
         ).rowcount
-        db.session.execute(delete(FunnelStep).where(*_owned_by_account(FunnelStep, subject)))
+        db.session.execute(delete(FunnelOwner).where(*_owned_by_account(FunnelOwner, subject)))
     return Outcome("delete", removed, counted(removed, "bag line"))
 
 

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, bindparam, case, exists, func, literal, select
-from sqlalchemy.orm import aliased
 
 from shop.bag.models import WishlistItem
 from shop.calls.models import Call, CallStatus
@@ -24,7 +23,7 @@ from shop.calls.zones import studio_zone
 from shop.catalog.models import Offer
 from shop.clock import now
 from shop.extensions import db
-from shop.funnel import BAG, CHECKOUT, FunnelStep
+from shop.funnel import FunnelOwner
 from shop.orders.models import Order, OrderLine, OrderStatus
 
 PERIODS = (4, 12, 52)  # the weeks a period may have
@@ -217,36 +216,22 @@ def _funnel(starts: datetime, ends: datetime) -> list[Step]:
     """The owners who first reached the bag in the period, and how many of them reached
     each later step (having reached every step before it).
 
-    Each count starts from the smaller side and looks the owner up by the funnel's primary
-    key: the bag step counts its index; the checkout step starts from the checkout rows; the
-    order steps start from the orders, summed up per owner. A year of a busy shop has tens of
-    thousands of bag rows and a few thousand orders: asking every bag row about its orders
-    instead costs seconds (bench/dashboard.py).
+    The first two steps are one range scan of the funnel's index on (bag_at, checkout_at);
+    the order steps start from the period's orders, summed up per owner, and look the owner's
+    funnel row up by its key. A year of a busy shop has tens of thousands of funnel rows and
+    a few thousand orders: asking every funnel row about its orders instead costs seconds
+    (bench/dashboard.py).
     """
-    bag = aliased(FunnelStep)
-    checkout = aliased(FunnelStep)
-
-    def joined(step, alias, kind, owner):
-        return (alias, and_(alias.owner_type == kind, alias.owner_id == owner, alias.step == step))
-
-    bagged = db.session.scalar(
-        select(func.count())
-        .select_from(bag)
-        .where(bag.step == BAG, bag.reached_at >= starts, bag.reached_at < ends)
-    )
-    # Every later step of an owner who first reached the bag in the period happened after
-    # its start: the checkout rows and the orders since then drive the counts, and the bag
-    # row is looked up by its key. The bag's time is compared through coalesce() so that
-    # SQLite's planner does not scan the bag's time range and look each row's owner up
-    # instead (measured: 130 ms against 25 ms for a year of bench/dashboard.py).
-    bag_time = func.coalesce(bag.reached_at, bag.reached_at)
-    bag_in_period = (bag_time >= starts, bag_time < ends)
-    checked_out = db.session.scalar(
-        select(func.count())
-        .select_from(checkout)
-        .join(*joined(BAG, bag, checkout.owner_type, checkout.owner_id))
-        .where(checkout.step == CHECKOUT, checkout.reached_at >= starts, *bag_in_period)
-    )
+    bag_in_period = (FunnelOwner.bag_at >= starts, FunnelOwner.bag_at < ends)
+    bagged, checked_out = db.session.execute(
+        select(func.count(), func.count(FunnelOwner.checkout_at)).where(*bag_in_period)
+    ).one()
+    # Every order of an owner who first reached the bag in the period was placed after its
+    # start: the period's orders, summed up per owner, drive the count, and each owner's
+    # funnel row is looked up by its key. The bag's time is compared through coalesce() so
+    # that SQLite's planner does not scan the period's funnel rows and look each one's
+    # orders up instead (tens of thousands of rows against a few thousand owners).
+    bag_at = func.coalesce(FunnelOwner.bag_at, FunnelOwner.bag_at)
     booked = exists().where(Call.order_id == Order.id, Call.status == CallStatus.BOOKED)
     owners = (
         select(
@@ -267,9 +252,11 @@ def _funnel(starts: datetime, ends: datetime) -> list[Step]:
             func.coalesce(func.sum(owners.c.placed * owners.c.paid * owners.c.call), 0),
         )
         .select_from(owners)
-        .join(*joined(BAG, bag, owners.c.kind, owners.c.owner))
-        .join(*joined(CHECKOUT, checkout, owners.c.kind, owners.c.owner))
-        .where(*bag_in_period)
+        .join(
+            FunnelOwner,
+            and_(FunnelOwner.owner_type == owners.c.kind, FunnelOwner.owner_id == owners.c.owner),
+        )
+        .where(bag_at >= starts, bag_at < ends, FunnelOwner.checkout_at.is_not(None))
     ).one()
     counts = [bagged or 0, checked_out or 0, *later]
     steps = []
