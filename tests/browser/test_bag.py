@@ -96,6 +96,27 @@ def test_quantity_changes_on_the_bag_page_are_saved(page: Page):
     expect(counter(page, "bag")).to_have_text("0")
 
 
+def test_a_number_typed_while_the_last_one_is_saved_is_not_lost(page: Page):
+    """A quantity changed again before the answer to the last change came (a slow
+    connection): the newer number is the one sent, checked and kept on the screen."""
+    page.goto("/offers/r2-bucket-hat")
+    page.get_by_role("button", name="Add to bag").click()
+    expect(counter(page, "bag")).to_have_text("1")
+    page.goto("/bag")
+    # Both changes in one go, so the first one's request is surely still on its way.
+    page.evaluate(
+        """() => {
+        const field = document.querySelector(".quantity-input");
+        for (const typed of ["3", "12"]) {
+            field.value = typed;
+            field.dispatchEvent(new Event("change", {bubbles: true}));
+        }
+    }"""
+    )
+    expect(page.locator(".field-error")).to_have_text("Choose a quantity from 1 to 10.")
+    expect(page.get_by_role("spinbutton", name="Quantity of R2 Bucket Hat")).to_have_value("12")
+
+
 def test_another_tab_follows_the_counter(new_page: Callable[..., Page]):
     first = new_page(DESKTOP)
     first.goto("/")
