@@ -96,6 +96,29 @@ def funnel_rows(app, rows):
         db.session.commit()
 
 
+def book_call(app, reference: str, start: datetime) -> None:
+    """A booked hour-long call for the order, written as a row."""
+    with app.app_context():
+        order_id = db.session.scalar(select(Order.id).where(Order.reference == reference))
+        end = start + timedelta(hours=1)
+        db.session.add(
+            Call(
+                uid=f"call-{reference}@example.com",
+                order_id=order_id,
+                status=CallStatus.BOOKED,
+                starts_at=start,
+                ends_at=end,
+                blocked_until=end,
+                sequence=0,
+                buyer_zone="Europe/Berlin",
+                order_status_before="paid",
+                created_at=MOMENT,
+                updated_at=MOMENT,
+            )
+        )
+        db.session.commit()
+
+
 def test_the_funnel_follows_the_owners_who_reached_the_bag_in_the_period(app):
     owners = {name: uuid.uuid4().hex for name in ("paid", "placed", "looked", "earlier")}
     inside, before = at("2027-03-20T10:00"), at("2027-03-01T10:00")
@@ -119,25 +142,7 @@ def test_the_funnel_follows_the_owners_who_reached_the_bag_in_the_period(app):
     add_order(
         app, status="paid", owner_id=owners["earlier"], created_at=inside, paid_at=inside, lines=HAT
     )
-    with app.app_context():
-        order_id = db.session.scalar(select(Order.id).where(Order.reference == paid))
-        start = at("2027-04-08T08:00")
-        db.session.add(
-            Call(
-                uid="call-test@example.com",
-                order_id=order_id,
-                status=CallStatus.BOOKED,
-                starts_at=start,
-                ends_at=start + timedelta(hours=1),
-                blocked_until=start + timedelta(hours=1),
-                sequence=0,
-                buyer_zone="Europe/Berlin",
-                order_status_before="paid",
-                created_at=inside,
-                updated_at=inside,
-            )
-        )
-        db.session.commit()
+    book_call(app, paid, at("2027-04-08T08:00"))
     funnel = figures(app).funnel
     assert [(step.key, step.count) for step in funnel] == [
         ("bag", 3),
@@ -188,28 +193,8 @@ def test_what_waits_for_the_owner(app):
         add_order(app, status=status, lines=HAT)
     booked = add_order(app, status="call_scheduled", lines=HAT)
     later = add_order(app, status="call_scheduled", lines=HAT)
-    with app.app_context():
-        for reference, start in (
-            (booked, MOMENT + timedelta(days=2)),
-            (later, MOMENT + timedelta(days=9)),
-        ):
-            order_id = db.session.scalar(select(Order.id).where(Order.reference == reference))
-            db.session.add(
-                Call(
-                    uid=f"call-{reference}@example.com",
-                    order_id=order_id,
-                    status=CallStatus.BOOKED,
-                    starts_at=start,
-                    ends_at=start + timedelta(hours=1),
-                    blocked_until=start + timedelta(hours=1),
-                    sequence=0,
-                    buyer_zone="Europe/Berlin",
-                    order_status_before="paid",
-                    created_at=MOMENT,
-                    updated_at=MOMENT,
-                )
-            )
-        db.session.commit()
+    book_call(app, booked, MOMENT + timedelta(days=2))
+    book_call(app, later, MOMENT + timedelta(days=9))
     waiting = figures(app).waiting
     assert (waiting.to_invoice, waiting.payments_to_check) == (2, 1)
     assert waiting.calls_next_7_days == 1

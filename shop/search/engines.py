@@ -26,6 +26,7 @@ tests a row's fields in place, ranks every match exactly.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, case, column, func, select, table, text
@@ -50,7 +51,7 @@ SCORED_PER_WINDOW = 1000
 PG_WEIGHTS = {"title": "A", "tags": "B", "category": "C"}
 
 
-class Engine:
+class Engine(ABC):
     """One engine's statements over the active offers that match a query's words.
 
     The statements of a search are built once per shape (with a tag filter or not, and so
@@ -74,16 +75,16 @@ class Engine:
             statement = self._built[key] = getattr(self, f"_build_{name}")(*shape)
         return statement
 
+    @abstractmethod
     def match(self, query: Query, fields: tuple[str, ...] | None):
         """Every word in one of ``fields`` (None: in any field), as a condition of its own."""
-        raise NotImplementedError
 
+    @abstractmethod
     def ranked(
         self, session: Session, query: Query, tag: str | None, limit: int, offset: int
     ) -> tuple[list[int], int]:
         """A page of matching ids in rank order (see the module's docstring), and their
         number; ``tag`` (a key) keeps the offers that carry it."""
-        raise NotImplementedError
 
     def ids(self, query: Query) -> Select:
         """The matching ids, unordered."""
@@ -97,17 +98,17 @@ class Engine:
         conditions = [self.matches(), *([self.tagged()] if tagged else [])]
         return select(func.count()).select_from(self.source).where(*conditions)
 
+    @abstractmethod
     def matches(self) -> Any:
         """The condition that the offer holds the words bound as ``match``."""
-        raise NotImplementedError
 
     def count(self, session: Session, query: Query, tag: str | None) -> int:
         statement = self.built("count", tag is not None)
         return session.scalar(statement, self.match_values(query) | {"tag": tag}) or 0
 
+    @abstractmethod
     def match_values(self, query: Query) -> dict[str, Any]:
         """The bound values of ``matches()``."""
-        raise NotImplementedError
 
 
 class Fts5Engine(Engine):
